@@ -1,0 +1,116 @@
+"""Pieces every training loop shares: the accelerator, optimizer and schedule, finiteness checks,
+checkpoints that resume exactly, and the per-run tracker."""
+from __future__ import annotations
+
+import math
+import random
+import shutil
+from pathlib import Path
+
+import torch
+
+from prefzoo.recipe import TrainConfig
+
+_ACCELERATOR = {}
+
+
+class NonFiniteError(RuntimeError):
+    pass
+
+
+def accelerator_for(train: TrainConfig):
+    """One Accelerator per process and precision (accelerate keeps global state)."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    precision = "bf16" if train.precision == "bf16" else "no"
+    if precision not in _ACCELERATOR:
+        if _ACCELERATOR:
+            AcceleratorState._reset_state(reset_partial_state=False)
+            _ACCELERATOR.clear()
+        _ACCELERATOR[precision] = Accelerator(mixed_precision=precision, cpu=not torch.cuda.is_available())
+    return _ACCELERATOR[precision]
+
+
+def make_optimizer(model: torch.nn.Module, train: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters")
+    return torch.optim.AdamW(params, lr=train.lr, betas=tuple(train.adam_betas), weight_decay=train.weight_decay)
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, train: TrainConfig, total_steps: int):
+    """Linear warm-up, then constant, linear decay to 0, or cosine decay to 0."""
+
+    def factor(step: int) -> float:
+        if train.warmup_steps and step < train.warmup_steps:
+            return (step + 1) / train.warmup_steps
+        if train.schedule == "constant":
+            return 1.0
+        span = max(1, total_steps - train.warmup_steps)
+        progress = min(1.0, (step - train.warmup_steps) / span)
+        if train.schedule == "linear":
+            return 1.0 - progress
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def check_finite(step: int, name: str, value: torch.Tensor, last_checkpoint: int | None) -> None:
+    if not torch.isfinite(value).all():
+        kept = f"the last good checkpoint is step {last_checkpoint}" if last_checkpoint else "no checkpoint was written yet"
+        raise NonFiniteError(f"non-finite {name} ({value.detach().float().cpu().tolist()}) at step {step}; "
+                             f"training stopped, {kept}. Lower train.lr, enable train.max_grad_norm, "
+                             f"or check the data/reward for extreme values.")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Checkpoints:
+    """``out_dir/checkpoints/step-N/state.pt``: weights, optimizer, schedule, RNG and loop extras."""
+
+    def __init__(self, out_dir: Path, keep: int = 2):
+        self.root = Path(out_dir) / "checkpoints"
+        self.keep = keep
+
+    def latest(self) -> Path | None:
+        if not self.root.exists():
+            return None
+        steps = sorted((int(p.name.split("-")[1]), p) for p in self.root.glob("step-*") if (p / "state.pt").exists())
+        return steps[-1][1] if steps else None
+
+    def save(self, step: int, model, optimizer, schedule, extra: dict | None = None) -> Path:
+        path = self.root / f"step-{step}"
+        path.mkdir(parents=True, exist_ok=True)
+        state = {"step": step, "model": {k: v for k, v in model.state_dict().items()},
+                 "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                 "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(), "extra": extra or {}}
+        tmp = path / "state.pt.tmp"
+        torch.save(state, tmp)
+        tmp.replace(path / "state.pt")  # atomic: an interrupted save never shadows a good one
+        for old in sorted(self.root.glob("step-*"), key=lambda p: int(p.name.split("-")[1]))[: -self.keep]:
+            shutil.rmtree(old, ignore_errors=True)
+        return path
+
+    def load(self, model, optimizer, schedule) -> dict:
+        path = self.latest()
+        state = torch.load(path / "state.pt", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        torch.set_rng_state(state["torch_rng"])
+        random.setstate(state["python_rng"])
+        return state
+
+
+def trim_metrics(out_dir: Path, last_step: int) -> None:
+    """On resume, forget rows logged after the checkpoint (they will be logged again)."""
+    import json
+
+    path = Path(out_dir) / "metrics.jsonl"
+    if path.exists():
+        rows = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= last_step]
+        path.write_text("".join(r + "\n" for r in rows))

@@ -1,0 +1,333 @@
+"""The model interface: one ``Policy`` wraps a causal LM and its tokenizer for every algorithm.
+
+It loads from a hub id, a local path, a tiny config or an offline alias; applies the chat template
+in exactly one place (``prompt_text``); tokenizes records with counted drops; computes per-token
+log-probs of completions (chosen and rejected in one concatenated forward); gives a reference
+(a frozen copy, or under LoRA the same model with adapters disabled); generates; saves and loads.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+import torch.nn.functional as F
+
+from prefzoo.data.records import PAIRS, SFT, UNPAIRED, DropReport
+from prefzoo.recipe import LoraConfig, ModelConfig
+
+PROMPT_TOO_LONG = "prompt too long for max_length (no completion token survives)"
+ALIASES: dict[str, Any] = {}  # offline aliases: name -> callable returning a local directory
+
+
+class ModelError(ValueError):
+    pass
+
+
+def _messages(prompt: Any) -> list[dict]:
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    return [{"role": m["role"], "content": m["content"]} for m in prompt]
+
+
+def completion_text(completion: Any) -> str:
+    """A completion as text: a string as is, a message list as its assistant contents."""
+    if isinstance(completion, str):
+        return completion
+    return "".join(m["content"] for m in completion if m.get("role", "assistant") == "assistant")
+
+
+@dataclass
+class Encoded:
+    """One tokenized record. ``completions`` holds one list (sft/unpaired) or two (chosen, rejected)."""
+
+    index: int
+    prompt: list[int]
+    completions: list[list[int]]
+    label: float = 1.0          # unpaired: 1 desirable, 0 undesirable; pairs: p_chosen (1 if absent)
+
+
+@dataclass
+class SeqBatch:
+    """Right-padded sequences for one forward: ``loss_mask`` marks completion tokens (labels)."""
+
+    input_ids: torch.Tensor      # [B, T]
+    attention_mask: torch.Tensor  # [B, T]
+    loss_mask: torch.Tensor      # [B, T], 1 where the token at t is a completion token
+
+    def to(self, device) -> "SeqBatch":
+        return SeqBatch(self.input_ids.to(device), self.attention_mask.to(device), self.loss_mask.to(device))
+
+
+def pad_sequences(prompts: list[list[int]], completions: list[list[int]], pad_id: int) -> SeqBatch:
+    """Concatenate prompt+completion per row and right-pad to the longest row."""
+    rows = [p + c for p, c in zip(prompts, completions)]
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attn = torch.zeros((len(rows), width), dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, (p, r) in enumerate(zip(prompts, rows)):
+        ids[i, : len(r)] = torch.tensor(r)
+        attn[i, : len(r)] = 1
+        mask[i, len(p): len(r)] = 1
+    return SeqBatch(ids, attn, mask)
+
+
+def token_logps(logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor,
+                temperature: float = 1.0) -> torch.Tensor:
+    """Per-token log p(token_t | tokens_<t) for positions in ``loss_mask``, zero elsewhere. [B, T]."""
+    logits = logits[:, :-1].float() if logits.dtype in (torch.bfloat16, torch.float16) else logits[:, :-1]
+    if temperature != 1.0:
+        logits = logits / temperature
+    targets = input_ids[:, 1:]
+    picked = torch.gather(logits, -1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+    out = torch.zeros(input_ids.shape, dtype=picked.dtype, device=picked.device)
+    out[:, 1:] = picked * loss_mask[:, 1:]
+    return out
+
+
+class Policy:
+    """A causal LM, its tokenizer and the length limits used to encode records for it."""
+
+    def __init__(self, model, tokenizer, *, max_length: int = 256, max_prompt_length: int | None = None,
+                 base_name: str = "", ref_mode: str = "copy"):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.max_prompt_length = max_prompt_length
+        self.base_name = base_name
+        self._frozen_ref = None
+        if tokenizer.pad_token_id is None:  # many causal LMs ship without one; eos is safe under masks
+            tokenizer.pad_token = tokenizer.eos_token
+        self.tokenizer.padding_side = "right"
+
+    # ---------------------------------------------------------------- loading
+    @classmethod
+    def load(cls, cfg: ModelConfig, *, vocab: Iterable[str] | None = None, seed: int = 0) -> "Policy":
+        """Load ``cfg.base``: "tiny" (needs ``vocab``), an offline alias, a local directory or a hub id."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from prefzoo.models.tiny import tiny_llama, word_tokenizer
+
+        dtype = getattr(torch, cfg.dtype)
+        base = cfg.base
+        if base == "tiny":
+            if vocab is None:
+                raise ModelError("base 'tiny' builds a word-level tokenizer from the data: no vocabulary given")
+            tok = word_tokenizer(vocab)
+            model = tiny_llama(len(tok), seed=seed, **cfg.tiny).to(dtype)
+        else:
+            path = ALIASES[base]() if base in ALIASES else base
+            adapter = Path(path) / "adapter_config.json"
+            if adapter.exists():
+                return cls.load_saved(path, cfg)
+            try:
+                tok = AutoTokenizer.from_pretrained(path)
+                model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+            except OSError as e:
+                raise ModelError(
+                    f"could not load model {base!r}: {e}. Give a local directory with config.json, "
+                    f"an offline alias ({', '.join(sorted(ALIASES)) or 'none registered'}), "
+                    f"'tiny', or a hub id while the hub is reachable.") from e
+        policy = cls(model, tok, max_length=cfg.max_length, max_prompt_length=cfg.max_prompt_length,
+                     base_name=base)
+        policy.configure(cfg)
+        return policy
+
+    def configure(self, cfg: ModelConfig) -> None:
+        """Apply the training-time switches: dropout off, LoRA, gradient checkpointing."""
+        for module in self.model.modules():  # dropout off everywhere (Huang et al. 2024, detail 1)
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+        if cfg.lora is not None and not self.is_lora:
+            self.add_lora(cfg.lora)
+        if cfg.gradient_checkpointing:
+            self.model.gradient_checkpointing_enable()
+            self.model.config.use_cache = False
+
+    def add_lora(self, lora: LoraConfig) -> None:
+        from peft import LoraConfig as PeftLora
+        from peft import get_peft_model
+
+        peft_cfg = PeftLora(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                            target_modules=lora.target_modules, task_type="CAUSAL_LM")
+        self.model = get_peft_model(self.model, peft_cfg)
+
+    @property
+    def is_lora(self) -> bool:
+        return hasattr(self.model, "disable_adapter") and hasattr(self.model, "peft_config")
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def clone(self) -> "Policy":
+        """A fresh, independent copy (each comparison arm trains its own)."""
+        twin = Policy(copy.deepcopy(self.model), copy.deepcopy(self.tokenizer), max_length=self.max_length,
+                      max_prompt_length=self.max_prompt_length, base_name=self.base_name)
+        return twin
+
+    # ---------------------------------------------------------------- text
+    def prompt_text(self, prompt: Any) -> str:
+        """The one place a chat template is applied: prompt (text or messages) -> model input text."""
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(_messages(prompt), add_generation_prompt=True, tokenize=False)
+        if isinstance(prompt, str):
+            return prompt
+        return "\n".join(m["content"] for m in prompt) + "\n"
+
+    def encode_prompt(self, prompt: Any) -> list[int]:
+        ids = self.tokenizer(self.prompt_text(prompt), add_special_tokens=False).input_ids
+        if self.max_prompt_length is not None and len(ids) > self.max_prompt_length:
+            ids = ids[-self.max_prompt_length:]  # keep the end: the question sits next to the answer
+        return ids
+
+    def encode_completion(self, completion: Any) -> list[int]:
+        text = completion_text(completion)
+        ids = self.tokenizer(text, add_special_tokens=False).input_ids
+        return ids + [self.tokenizer.eos_token_id]
+
+    def encode(self, ds, kind: str) -> tuple[list[Encoded], DropReport]:
+        """Tokenize a record set. Completions are cut to fit ``max_length``; a prompt that leaves no room
+        for a single completion token is dropped and counted, never silently."""
+        report = DropReport()
+        out: list[Encoded] = []
+        for i, row in enumerate(ds):
+            prompt = self.encode_prompt(row["prompt"])
+            room = self.max_length - len(prompt)
+            if room < 1:
+                report.drop(PROMPT_TOO_LONG, i)
+                continue
+            if kind == PAIRS:
+                comps = [self.encode_completion(row["chosen"]), self.encode_completion(row["rejected"])]
+                p = row.get("p_chosen")
+                label = 1.0 if p is None else float(p)
+            elif kind in (SFT, UNPAIRED):
+                comps = [self.encode_completion(row["completion"])]
+                label = float(row["label"]) if kind == UNPAIRED else 1.0
+            else:
+                raise ModelError(f"cannot encode records of kind {kind!r} for training")
+            out.append(Encoded(i, prompt, [c[:room] for c in comps], label))
+        report.kept = len(out)
+        return out, report
+
+    # ---------------------------------------------------------------- log-probs
+    def sequences(self, prompts: list[list[int]], completions: list[list[int]]) -> SeqBatch:
+        return pad_sequences(prompts, completions, self.tokenizer.pad_token_id).to(self.device)
+
+    def forward_logps(self, batch: SeqBatch, model=None) -> torch.Tensor:
+        """Per-token completion log-probs [B, T] from one forward of ``model`` (default: the policy)."""
+        model = model if model is not None else self.model
+        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False).logits
+        return token_logps(logits, batch.input_ids, batch.loss_mask)
+
+    @contextlib.contextmanager
+    def reference_model(self):
+        """Yield the reference model: under LoRA the same weights with adapters off (no second copy),
+        else a frozen copy of the weights as they were when first asked for."""
+        if self.is_lora:
+            with self.model.disable_adapter():
+                yield self.model
+            return
+        if self._frozen_ref is None:
+            self._frozen_ref = copy.deepcopy(self.model).eval().requires_grad_(False)
+        yield self._frozen_ref
+
+    def release_reference(self) -> None:
+        self._frozen_ref = None
+
+    @torch.no_grad()
+    def reference_logps(self, batch: SeqBatch) -> torch.Tensor:
+        with self.reference_model() as ref:
+            return self.forward_logps(batch, ref)
+
+    def weights_hash(self) -> str:
+        h = hashlib.blake2b(digest_size=16)
+        for name, t in sorted(self.model.state_dict().items()):
+            h.update(name.encode())
+            h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        return h.hexdigest()
+
+    # ---------------------------------------------------------------- generation
+    @torch.no_grad()
+    def generate(self, prompts: list[Any], *, max_new_tokens: int = 64, temperature: float = 1.0,
+                 top_p: float = 1.0, do_sample: bool = True, batch_size: int = 64) -> list[str]:
+        """Sample one completion per prompt (KV cache, left padding, stop at EOS); returns texts."""
+        texts = []
+        for start in range(0, len(prompts), batch_size):
+            chunk = prompts[start: start + batch_size]
+            ids, _ = self.generate_ids(chunk, max_new_tokens=max_new_tokens, temperature=temperature,
+                                       top_p=top_p, do_sample=do_sample)
+            texts.extend(self.decode(r) for r in ids)
+        return texts
+
+    @torch.no_grad()
+    def generate_ids(self, prompts: list[Any], *, max_new_tokens: int, temperature: float = 1.0,
+                     top_p: float = 1.0, do_sample: bool = True) -> tuple[list[list[int]], list[list[int]]]:
+        """Returns (completion token ids cut after the first EOS, prompt token ids) per prompt."""
+        encoded = [self.encode_prompt(p) for p in prompts]
+        width = max(len(e) for e in encoded)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((len(encoded), width), pad, dtype=torch.long)
+        attn = torch.zeros_like(ids)
+        for i, e in enumerate(encoded):  # left padding: generation continues from the right edge
+            ids[i, width - len(e):] = torch.tensor(e)
+            attn[i, width - len(e):] = 1
+        was_training = self.model.training
+        self.model.eval()
+        kwargs = dict(do_sample=do_sample, max_new_tokens=max_new_tokens, pad_token_id=pad,
+                      eos_token_id=self.tokenizer.eos_token_id)
+        if do_sample:
+            kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
+        out = self.model.generate(input_ids=ids.to(self.device), attention_mask=attn.to(self.device), **kwargs)
+        self.model.train(was_training)
+        eos = self.tokenizer.eos_token_id
+        completions = []
+        for row in out[:, width:].tolist():
+            completions.append(row[: row.index(eos) + 1] if eos in row else row)
+        return completions, encoded
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+    # ---------------------------------------------------------------- saving
+    def save(self, path: str | Path, merge_lora: bool = False) -> None:
+        """Full weights, or the LoRA adapter (with the base named in prefzoo_base.json)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        model = self.model
+        if self.is_lora and merge_lora:
+            model = copy.deepcopy(model).merge_and_unload()
+        model.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+        if self.is_lora and not merge_lora:
+            (path / "prefzoo_base.json").write_text(json.dumps({"base": self.base_name}))
+
+    @classmethod
+    def load_saved(cls, path: str | Path, cfg: ModelConfig) -> "Policy":
+        from dataclasses import replace
+
+        from peft import PeftModel
+
+        path = Path(path)
+        meta = path / "prefzoo_base.json"
+        if not meta.exists():
+            raise ModelError(f"{path} holds a LoRA adapter but no prefzoo_base.json naming its base model")
+        base = json.loads(meta.read_text())["base"]
+        policy = cls.load(replace(cfg, base=base, lora=None))
+        policy.model = PeftModel.from_pretrained(policy.model, str(path), is_trainable=True)
+        return policy
+
+
+def sum_logps(token_logps_: torch.Tensor, loss_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sequence log-prob sums [B] and completion lengths [B]."""
+    return token_logps_.sum(-1), loss_mask.sum(-1).to(token_logps_.dtype)
+
+
+__all__ = ["Policy", "Encoded", "SeqBatch", "pad_sequences", "token_logps", "sum_logps", "completion_text",
+           "ModelError", "PROMPT_TOO_LONG", "ALIASES", "F"]

@@ -1,0 +1,82 @@
+"""Recipe -> Job -> trained model on disk. Shared by ``prefzoo train`` and ``prefzoo compare``."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import yaml
+
+from prefzoo import registry
+from prefzoo.config import from_dict, to_dict
+from prefzoo.data import load_records
+from prefzoo.data.records import PROMPTS
+from prefzoo.engine.loop import accelerator_for, seed_everything
+from prefzoo.engine.tracking import Tracker
+from prefzoo.job import Job, TrainResult
+from prefzoo.models.policy import Policy
+from prefzoo.models.tiny import words_of
+from prefzoo.recipe import TrainRecipe
+
+
+def build_algorithm(name: str, params: dict):
+    """The registered class with its Config checked (unknown keys rejected with a suggestion)."""
+    cls = registry.get(name)
+    return cls(from_dict(cls.Config, params, f"params of {name}"))
+
+
+def resolve_path(path: str | None, recipe_dir: Path | None) -> str | None:
+    if path is None or recipe_dir is None:
+        return path
+    candidate = recipe_dir / path
+    return str(candidate) if candidate.exists() else path
+
+
+def load_data(recipe: TrainRecipe, algo, recipe_dir: Path | None):
+    """The recipe's records, as the kind the algorithm needs unless the recipe says otherwise."""
+    if recipe.data.path is None:
+        return {}, None
+    kind = recipe.data.kind or algo.data_kind
+    ds, report = load_records(resolve_path(recipe.data.path, recipe_dir), kind, split=recipe.data.split,
+                              format=recipe.data.format)
+    if report.total_dropped:
+        print(f"data {recipe.data.path}: {report.summary()}")
+    return {kind: ds}, report
+
+
+def run_recipe(recipe: TrainRecipe, out_dir: str | Path, recipe_dir: Path | None = None) -> TrainResult:
+    out_dir = Path(out_dir)
+    registry.load_plugins(recipe.plugins, base_dir=recipe_dir)
+    algo = build_algorithm(recipe.algorithm, recipe.params)
+    acc = accelerator_for(recipe.train)
+    seed_everything(recipe.seed)
+    data, report = load_data(recipe, algo, recipe_dir)
+    vocab = words_of(v for ds in data.values() for col in ds.column_names if col in
+                     ("prompt", "chosen", "rejected", "completion") for v in ds[col])
+    policy = Policy.load(recipe.model, vocab=vocab, seed=recipe.seed)
+    resolved = to_dict(recipe)
+    resolved["params"] = to_dict(algo.config)
+    if acc.is_main_process:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+    tracker = Tracker(out_dir, recipe.train.tracker, config=resolved, name=recipe.name or recipe.algorithm,
+                      enabled=acc.is_main_process, resume=recipe.train.resume)
+    job = Job(policy=policy, train=recipe.train, out_dir=out_dir, seed=recipe.seed, data=data, tracker=tracker,
+              label=recipe.algorithm)
+    started = time.time()
+    try:
+        result = algo.run(job)
+    finally:
+        tracker.close()
+    if acc.is_main_process:
+        result.policy.save(out_dir / "model")
+        summary = {"algorithm": recipe.algorithm, "final": result.final, "wall_s": time.time() - started,
+                   "info": result.info}
+        if report is not None:
+            summary["data_file"] = report.as_dict()
+        (out_dir / "result.json").write_text(json.dumps(summary, indent=2, default=str))
+    acc.wait_for_everyone()
+    return result
+
+
+__all__ = ["run_recipe", "build_algorithm", "load_data", "PROMPTS"]
