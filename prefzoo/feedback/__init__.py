@@ -1,0 +1,3 @@
+from prefzoo.feedback.base import Feedback, FeedbackError, RuleFeedback
+
+__all__ = ["Feedback", "FeedbackError", "RuleFeedback"]
