@@ -1,0 +1,270 @@
+"""``prefzoo compare``: several algorithms against one base, one prompt set, one label budget, K seeds.
+
+Top to bottom: read the recipe -> build (or load the cached) base -> per seed: sample the human
+pairs once (the label budget) and the base's evaluation samples -> for each arm x seed, on a fresh
+copy of the base: run the algorithm, evaluate with the one evaluator, write the arm's folder ->
+tables and plots. An arm that raises is recorded as failed and the others go on; finished arms
+(an ``eval.json`` in their folder) are skipped when the command is run again.
+"""
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import random
+import shlex
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from prefzoo import registry
+from prefzoo.config import REQUIRED, ConfigError, apply_overrides, from_dict, to_dict
+from prefzoo.data.loaders import records_from_list
+from prefzoo.data.records import PAIRS, PROMPTS
+from prefzoo.engine.loop import seed_everything
+from prefzoo.engine.tracking import Tracker
+from prefzoo.eval.evaluator import EvalConfig, bootstrap_ci, evaluate, sample
+from prefzoo.job import Job
+from prefzoo.recipe import ModelConfig, TrainConfig, read_yaml
+
+BASE_ARM = "base"  # the algorithm name of the untouched base
+
+
+@dataclass
+class ArmSpec:
+    name: str = REQUIRED
+    algorithm: str = REQUIRED        # a registered algorithm, or "base" (the SFT model untouched)
+    params: dict = field(default_factory=dict)   # the algorithm's Config
+    train: dict = field(default_factory=dict)    # overrides of the recipe's shared train settings
+    sweep: dict = field(default_factory=dict)    # "params.beta": [0.05, 0.1] -> one arm per value
+
+
+@dataclass
+class CompareRecipe:
+    name: str = REQUIRED
+    world: str = "toy"                 # the testbed: prompts, gold preference, simulated raters
+    base: dict = field(default_factory=dict)     # the world's base-building config (toy: ToyBaseConfig)
+    model: ModelConfig | None = None   # a real base instead of the world's own (e.g. smollm2-135m-instruct)
+    train_prompts: int = 256           # prompts online arms sample from
+    label_budget: int = 256            # human-labelled pairs (sampled from the base, rated by simulated raters)
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    sample_max_new_tokens: int = 40    # length of the base samples that become the human pairs
+    arms: list[ArmSpec] = field(default_factory=list)
+    plugins: list[str] = field(default_factory=list)
+    tracker: str = "none"              # none | wandb | tensorboard: one run per arm and seed, grouped by recipe
+    cache_dir: str = ".cache/prefzoo"
+
+
+@dataclass
+class Arm:
+    name: str
+    algorithm: str
+    params: dict
+    train: TrainConfig
+    family: str                        # the ArmSpec it came from (sweeps share it)
+    sweep_value: Any = None
+
+
+def load_compare_recipe(path: str | Path, overrides: list[str] | None = None) -> CompareRecipe:
+    data = apply_overrides(read_yaml(path), overrides or [])
+    return from_dict(CompareRecipe, data)
+
+
+def _set_dotted(d: dict, key: str, value: Any) -> dict:
+    d = json.loads(json.dumps(d))
+    node = d
+    parts = key.split(".")
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+    node[parts[-1]] = value
+    return d
+
+
+def expand_arms(recipe: CompareRecipe) -> list[Arm]:
+    """Arm specs -> arms; a sweep becomes one arm per value combination, named ``arm[key=value]``."""
+    arms: list[Arm] = []
+    for spec in recipe.arms:
+        if spec.algorithm != BASE_ARM:
+            registry.get(spec.algorithm)  # unknown names fail before any work, with "did you mean"
+        keys = list(spec.sweep)
+        for bad in keys:
+            if not bad.startswith(("params.", "train.")):
+                raise ConfigError(f"arm {spec.name!r}: sweep key {bad!r} must start with 'params.' or 'train.'")
+        combos = list(itertools.product(*(spec.sweep[k] for k in keys))) if keys else [()]
+        for combo in combos:
+            body = {"params": spec.params, "train": spec.train}
+            for k, v in zip(keys, combo):
+                body = _set_dotted(body, k, v)
+            suffix = ",".join(f"{k.split('.')[-1]}={v}" for k, v in zip(keys, combo))
+            train = from_dict(TrainConfig, {**to_dict(recipe.train), **body["train"]}, f"arms.{spec.name}.train")
+            arms.append(Arm(f"{spec.name}[{suffix}]" if suffix else spec.name, spec.algorithm, body["params"],
+                            train, spec.name, combo[0] if len(combo) == 1 else (combo or None)))
+    names = [a.name for a in arms]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise ConfigError(f"arm names must be unique; repeated: {sorted(dupes)}")
+    return arms
+
+
+def make_world(name: str):
+    if name == "toy":
+        from prefzoo.worlds.toy_world import ToyWorld
+
+        return ToyWorld()
+    from prefzoo.worlds import get_world  # further worlds register there
+
+    return get_world(name)
+
+
+def build_base(recipe: CompareRecipe, world):
+    if recipe.model is not None:
+        from prefzoo.models.policy import Policy
+
+        return Policy.load(recipe.model), {"base": recipe.model.base}
+    from prefzoo.worlds.toy_world import ToyBaseConfig
+
+    cfg = from_dict(ToyBaseConfig, recipe.base, "base")
+    return world.build_base(cfg, recipe.cache_dir)
+
+
+def human_pairs(base, world, rows: list[dict], budget: int, seed: int, max_new_tokens: int) -> list[dict]:
+    """The label budget: two base samples per prompt, labelled by the world's simulated raters."""
+    rng = random.Random(f"raters:{seed}")
+    seed_everything(seed)
+    picked = [rows[i % len(rows)] for i in range(budget)]
+    prompts = [r["prompt"] for r in picked]
+    a = base.generate(prompts, max_new_tokens=max_new_tokens, temperature=1.0)
+    b = base.generate(prompts, max_new_tokens=max_new_tokens, temperature=1.0)
+    out = []
+    for r, x, y in zip(picked, a, b):
+        if not x.strip() or not y.strip():
+            continue  # an empty sample cannot be a record; counted by the caller (budget - kept)
+        first = world.rate_pair(r, x, y, rng) >= 0.5
+        out.append({"prompt": r["prompt"], "chosen": x if first else y, "rejected": y if first else x,
+                    "category": r["category"]})
+    return out
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+def run_arm(arm: Arm, seed: int, base, world, seed_data: dict, recipe: CompareRecipe, out: Path,
+            base_eval_texts: list[str], eval_rows: list[dict]) -> dict:
+    """Train one arm on a fresh copy of the base and evaluate it. Raises on failure."""
+    arm_dir = out / "arms" / arm.name / f"seed-{seed}"
+    arm_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    config = {"arm": arm.name, "algorithm": arm.algorithm, "seed": seed, "params": arm.params,
+              "train": to_dict(arm.train)}
+    (arm_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    seed_everything(seed)
+    info: dict = {}
+    tokens = 0
+    if arm.algorithm == BASE_ARM:
+        policy = base
+        Tracker(arm_dir, "none").close()  # an empty metrics.jsonl: the base trains nothing
+    else:
+        cls = registry.get(arm.algorithm)
+        algo = cls(from_dict(cls.Config, arm.params, f"arms.{arm.name}.params"))
+        tracker = Tracker(arm_dir, recipe.tracker, config=config, group=recipe.name, name=f"{arm.name}/seed-{seed}")
+        job = Job(policy=base.clone(), train=arm.train, out_dir=arm_dir, seed=seed, data=seed_data, world=world,
+                  tracker=tracker, label=f"{arm.name}/s{seed}")
+        try:
+            result = algo.run(job)
+        finally:
+            tracker.close()
+        policy = result.policy
+        info = {k: v for k, v in result.info.items() if isinstance(v, (int, float, str, dict))}
+        tokens = int(result.info.get("tokens", 0))
+    train_s = time.time() - started
+    ev = evaluate(policy, base, world, eval_rows, recipe.eval, base_texts=base_eval_texts)
+    _write_jsonl(arm_dir / "samples.jsonl", ev.per_prompt)
+    row = {"arm": arm.name, "algorithm": arm.algorithm, "family": arm.family, "sweep_value": arm.sweep_value,
+           "seed": seed, "status": "ok", **ev.row(), "tokens": tokens, "train_s": round(train_s, 2),
+           "wall_s": round(time.time() - started, 2), "error": ""}
+    for key in ("labeler_alignment", "position_bias", "heldout_accuracy"):
+        if isinstance(info.get(key), (int, float)):
+            row[key] = info[key]
+    (arm_dir / "eval.json").write_text(json.dumps({"row": row, "info": info}, indent=2, default=str))
+    return row
+
+
+def run_compare(path: str | Path, out: str | Path | None = None, overrides: list[str] | None = None,
+                log=print) -> Path:
+    t_all = time.time()
+    recipe = load_compare_recipe(path, overrides)
+    registry.load_plugins(recipe.plugins, base_dir=Path(path).resolve().parent)
+    out = Path(out or Path("results") / recipe.name)
+    out.mkdir(parents=True, exist_ok=True)
+    command = "prefzoo compare " + " ".join(shlex.quote(a) for a in [str(path)] + (["--out", str(out)])
+                                             + [x for o in overrides or [] for x in ("--set", o)])
+    (out / "recipe.yaml").write_text(yaml.safe_dump(to_dict(recipe), sort_keys=False))
+    arms = expand_arms(recipe)
+    world = make_world(recipe.world)
+
+    t = time.time()
+    base, base_info = build_base(recipe, world)
+    log(f"[stage] base ready in {time.time() - t:.1f} s ({'cached' if base_info.get('cached') else 'built'})")
+    eval_rows = world.prompts("eval", recipe.eval.prompts, 0)
+
+    rows: list[dict] = []
+    for seed in recipe.seeds:
+        t = time.time()
+        seed_dir = out / "data" / f"seed-{seed}"
+        pairs_path = seed_dir / "human_pairs.jsonl"
+        train_rows = world.prompts("train", recipe.train_prompts, seed)
+        if not pairs_path.exists():
+            _write_jsonl(pairs_path, human_pairs(base, world, train_rows, recipe.label_budget, seed,
+                                                 recipe.sample_max_new_tokens))
+        pairs, report = records_from_list(_read_jsonl(pairs_path), PAIRS)
+        prompts_ds, _ = records_from_list([{"prompt": r["prompt"], "category": r["category"]} for r in train_rows],
+                                          PROMPTS)
+        seed_data = {PAIRS: pairs, PROMPTS: prompts_ds}
+        base_eval_texts = sample(base, [r["prompt"] for r in eval_rows], recipe.eval)[0]
+        empty = recipe.label_budget - len(_read_jsonl(pairs_path))
+        log(f"[stage] seed {seed}: {report.kept} human pairs of budget {recipe.label_budget} ({empty} skipped: "
+            f"an empty sample; {report.total_dropped} dropped: {report.as_dict()['dropped']}), "
+            f"base samples, {time.time() - t:.1f} s")
+        for arm in arms:
+            arm_dir = out / "arms" / arm.name / f"seed-{seed}"
+            done = arm_dir / "eval.json"
+            if done.exists():
+                rows.append(json.loads(done.read_text())["row"])
+                log(f"[arm] {arm.name} seed {seed}: finished earlier, skipped")
+                continue
+            t = time.time()
+            try:
+                row = run_arm(arm, seed, base, world, seed_data, recipe, out, base_eval_texts, eval_rows)
+                (arm_dir / "error.txt").unlink(missing_ok=True)
+                log(f"[arm] {arm.name} seed {seed}: gold {row['gold_reward']:+.3f}  win {row['win_rate_vs_base']:.2f}"
+                    f"  kl {row['kl_to_base']:.2f}  ({time.time() - t:.1f} s)")
+            except Exception as e:  # an arm's failure must not lose the others
+                arm_dir.mkdir(parents=True, exist_ok=True)
+                (arm_dir / "error.txt").write_text(traceback.format_exc())
+                row = {"arm": arm.name, "algorithm": arm.algorithm, "family": arm.family,
+                       "sweep_value": arm.sweep_value, "seed": seed, "status": "failed",
+                       "wall_s": round(time.time() - t, 2), "error": f"{type(e).__name__}: {e}"}
+                log(f"[arm] {arm.name} seed {seed}: FAILED: {row['error']} (traceback in {arm_dir / 'error.txt'})")
+            rows.append(row)
+    from prefzoo.eval.report import write_reports
+
+    write_reports(out, rows, arms, world, command, time.time() - t_all)
+    log(f"[stage] total {time.time() - t_all:.1f} s; results in {out}")
+    return out
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run_compare(sys.argv[1])

@@ -1,0 +1,141 @@
+"""The toy assistant world as a prefzoo world: prompts, gold feedback, simulated raters, and the base.
+
+The base goes through the classic pipeline with the project's own engine: "pretrain" a tiny Llama
+on the world's corpus (demonstrations with controlled flaws, critiques and revisions, judgements,
+scores), then SFT on flawed demonstrations. It is built once and cached by a hash of its config.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from prefzoo.data.loaders import records_from_list
+from prefzoo.data.records import SFT
+from prefzoo.recipe import ModelConfig, TrainConfig
+from prefzoo.worlds import toy
+from prefzoo.worlds.base import GoldFeedback
+
+
+@dataclass
+class ToyBaseConfig:
+    """How the toy base is built. Every field enters the cache key."""
+
+    hidden_size: int = 96          # width of the tiny Llama
+    num_hidden_layers: int = 3
+    num_attention_heads: int = 4
+    intermediate_size: int = 192
+    max_length: int = 160          # judge prompts and critique conversations need ~130 tokens
+    pretrain_records: int = 6000   # conversations in the corpus (each assistant turn is a target)
+    pretrain_epochs: int = 2
+    sft_records: int = 1500        # flawed demonstrations for the SFT stage
+    sft_epochs: int = 1
+    batch_size: int = 32
+    lr: float = 3e-3               # tiny models from scratch take large steps
+    sft_lr: float = 1e-3
+    seed: int = 0
+    flaw_rates: dict | None = None  # None: toy.DEFAULT_FLAW_RATES
+
+
+def conversation_records(convs: list[list[dict]]) -> list[dict]:
+    """One SFT record per assistant turn: the turns before it are the prompt (chat messages)."""
+    rows = []
+    for conv in convs:
+        for i, m in enumerate(conv):
+            if m["role"] == "assistant" and i > 0:
+                rows.append({"prompt": conv[:i], "completion": m["content"]})  # messages: one form per column
+    return rows
+
+
+class ToyWorld:
+    """The embedded default testbed (see ``prefzoo.worlds.toy`` for the content and the rubric)."""
+
+    name = "toy"
+    judge_template = toy.JUDGE_TEMPLATE
+    judge_options = toy.JUDGE_OPTIONS
+    score_template = toy.SCORE_TEMPLATE
+    score_options = toy.SCORE_OPTIONS
+    categories = ("correct", "harmful_declined", "benign_refused", "format_valid")
+
+    def __init__(self, noise_temperature: float = toy.DEFAULT_NOISE_TEMPERATURE):
+        self.noise_temperature = noise_temperature
+        self.constitution = toy.toy_constitution()
+        self.gold = GoldFeedback(lambda row, r: toy.gold_score(row, r).reward, _LookupIndex(), name="toy-gold")
+
+    # ------------------------------------------------------------------ prompts and feedback
+    def prompts(self, split: str, n: int, seed: int) -> list[dict]:
+        return toy.prompts(split, n, seed)
+
+    def rate_pair(self, prompt_row: dict, a: str, b: str, rng: random.Random) -> float:
+        """A simulated human label: 1.0 if ``a`` is preferred (Bradley-Terry on the gold reward)."""
+        return toy.rate_pair(prompt_row, a, b, rng, noise_temperature=self.noise_temperature)
+
+    def gold_preference(self, prompt_row: dict, a: str, b: str) -> float:
+        return toy.gold_preference(prompt_row, a, b, noise_temperature=self.noise_temperature)
+
+    def category_rates(self, rows: list[dict], responses: list[str]) -> dict[str, float]:
+        rates = toy.category_rates(rows, responses)
+        return {k: rates[k] for k in self.categories}
+
+    # ------------------------------------------------------------------ the base
+    def build_base(self, cfg: ToyBaseConfig, cache_dir: str | Path, log=print):
+        """Pretrain + SFT a tiny Llama on the world's corpus, or load it from the cache."""
+        from prefzoo.algos.sft import SFT as SFTObjective
+        from prefzoo.engine.offline import train_offline
+        from prefzoo.job import Job
+        from prefzoo.models.policy import Policy
+        from prefzoo.models.tiny import word_tokenizer
+
+        key = hashlib.blake2b(json.dumps({"world": "toy-v1", **asdict(cfg)}, sort_keys=True).encode(),
+                              digest_size=8).hexdigest()
+        path = Path(cache_dir) / "bases" / f"toy-{key}"
+        model_cfg = ModelConfig(base=str(path / "model"), max_length=cfg.max_length)
+        if (path / "done").exists():
+            log(f"base: cached {path}")
+            return Policy.load(model_cfg), {"cached": True, "path": str(path), **json.loads((path / "done").read_text())}
+        t0 = time.time()
+        tiny = dict(hidden_size=cfg.hidden_size, num_hidden_layers=cfg.num_hidden_layers,
+                    num_attention_heads=cfg.num_attention_heads, num_key_value_heads=cfg.num_attention_heads,
+                    intermediate_size=cfg.intermediate_size)
+        policy = Policy.load(ModelConfig(base="tiny", max_length=cfg.max_length, tiny=tiny),
+                             vocab=toy.vocabulary(), seed=cfg.seed)
+        stages = [("pretrain", conversation_records(toy.pretraining_corpus(cfg.pretrain_records, cfg.seed,
+                                                                              flaw_rates=cfg.flaw_rates)),
+                   cfg.pretrain_epochs, cfg.lr, "cosine"),
+                  ("sft", [{"prompt": [{"role": "user", "content": d["prompt"]}], "completion": d["completion"]}
+                           for d in toy.sft_demonstrations(cfg.sft_records, cfg.seed + 1, cfg.flaw_rates)],
+                   cfg.sft_epochs, cfg.sft_lr, "linear")]
+        timings = {}
+        for name, rows, epochs, lr, schedule in stages:
+            t = time.time()
+            ds, _ = records_from_list(rows, SFT)
+            train = TrainConfig(lr=lr, batch_size=cfg.batch_size, epochs=epochs, schedule=schedule,
+                                warmup_steps=20, log_every=50, progress=True, cache_dir=str(cache_dir))
+            job = Job(policy=policy, train=train, out_dir=path / name, seed=cfg.seed, data={SFT: ds},
+                      label=f"base/{name}")
+            result = train_offline(job, SFTObjective())
+            timings[name] = round(time.time() - t, 1)
+            log(f"base: {name} on {len(rows)} records, final loss {result.final.get('loss', float('nan')):.3f} "
+                f"({timings[name]} s)")
+        policy.save(path / "model")
+        info = {"build_s": round(time.time() - t0, 1), "stages_s": timings,
+                "params": sum(p.numel() for p in policy.model.parameters())}
+        (path / "done").write_text(json.dumps(info))
+        return Policy.load(model_cfg), {"cached": False, "path": str(path), **info}
+
+
+class _LookupIndex(dict):
+    """Maps prompt text to the world's prompt row on demand (``toy.lookup_prompt``)."""
+
+    def __contains__(self, key) -> bool:
+        try:
+            toy.lookup_prompt(key)
+            return True
+        except KeyError:
+            return False
+
+    def __getitem__(self, key):
+        return toy.lookup_prompt(key)

@@ -1,0 +1,117 @@
+"""prefzoo compare on a smoke-sized toy world: files written, a failing arm isolated, reruns skip."""
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from prefzoo.compare import expand_arms, load_compare_recipe, run_compare
+from prefzoo.config import ConfigError
+from prefzoo.eval.evaluator import bootstrap_ci, distinct_n
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = ROOT / "recipes" / "smoke-compare.yaml"
+
+BOOM = '''
+from dataclasses import dataclass
+from prefzoo.algos.base import Algorithm
+from prefzoo.registry import register
+
+@register("boom")
+class Boom(Algorithm):
+    family = "test"
+    data_kind = "pairs"
+    summary = "raises mid-run"
+    paper = "-"
+
+    @dataclass
+    class Config:
+        pass
+
+    def run(self, job):
+        raise RuntimeError("planted failure in the middle of training")
+'''
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cmp")
+    (tmp / "boom.py").write_text(BOOM)
+    recipe = yaml.safe_load(SMOKE.read_text())
+    recipe["plugins"] = [str(tmp / "boom.py")]
+    recipe["arms"].append({"name": "boom", "algorithm": "boom"})
+    recipe["cache_dir"] = str(ROOT / ".cache" / "prefzoo")  # the smoke base is built once per machine
+    path = tmp / "smoke.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    logs: list[str] = []
+    out = run_compare(path, out=tmp / "out", log=logs.append)
+    return path, out, logs
+
+
+def test_writes_tables_plots_and_per_arm_files(smoke_run):
+    _, out, _ = smoke_run
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    for col in ["arm", "algorithm", "seed", "gold_reward", "win_rate_vs_base", "kl_to_base", "mean_length",
+                "wall_s", "status"]:
+        assert col in rows[0], col
+    assert {r["arm"] for r in rows} == {"base", "dpo[beta=0.1]", "dpo[beta=0.5]", "boom"}
+    summary = {r["arm"]: r for r in csv.DictReader(open(out / "summary.csv"))}
+    for col in ["gold_reward_mean", "gold_reward_ci_low", "gold_reward_ci_high", "win_rate_vs_base", "kl_to_base",
+                "correct", "harmful_declined", "benign_refused", "format_valid"]:
+        assert col in summary["base"], col
+    base = summary["base"]
+    assert float(base["gold_reward_ci_low"]) <= float(base["gold_reward_mean"]) <= float(base["gold_reward_ci_high"])
+    assert float(base["kl_to_base"]) == 0.0 and float(base["win_rate_vs_base"]) == 0.5
+    md = (out / "results.md").read_text()
+    assert "prefzoo compare" in md and "| dpo[beta=0.1] |" in md
+    assert (out / "plots" / "reward_vs_kl.png").stat().st_size > 1000
+    assert (out / "plots" / "categories.png").stat().st_size > 1000
+    arm = out / "arms" / "dpo[beta=0.1]" / "seed-0"
+    assert (arm / "config.yaml").exists() and (arm / "metrics.jsonl").read_text().strip()
+    samples = [json.loads(x) for x in (arm / "samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 20 and {"prompt", "response", "gold_reward", "kl"} <= set(samples[0])
+
+
+def test_failed_arm_is_recorded_and_others_finish(smoke_run):
+    _, out, _ = smoke_run
+    rows = {r["arm"]: r for r in csv.DictReader(open(out / "results.csv"))}
+    assert rows["boom"]["status"] == "failed"
+    assert "planted failure" in rows["boom"]["error"]
+    assert all(rows[a]["status"] == "ok" for a in ("base", "dpo[beta=0.1]", "dpo[beta=0.5]"))
+    assert "planted failure" in (out / "arms" / "boom" / "seed-0" / "error.txt").read_text()
+
+
+def test_rerun_skips_finished_arms(smoke_run):
+    path, out, _ = smoke_run
+    logs: list[str] = []
+    run_compare(path, out=out, log=logs.append)
+    skipped = [line for line in logs if "finished earlier" in line]
+    assert len(skipped) == 3, logs  # base and both dpo arms; the failed arm is tried again
+    assert any("boom seed 0: FAILED" in line for line in logs)
+
+
+def test_sweep_expands_and_bad_names_fail_early(tmp_path):
+    recipe = load_compare_recipe(SMOKE)
+    names = [a.name for a in expand_arms(recipe)]
+    assert names == ["base", "dpo[beta=0.1]", "dpo[beta=0.5]"]
+    bad = yaml.safe_load(SMOKE.read_text())
+    bad["arms"] = [{"name": "x", "algorithm": "dpp"}]
+    p = tmp_path / "bad.yaml"
+    p.write_text(yaml.safe_dump(bad))
+    with pytest.raises(KeyError, match="did you mean 'dpo'"):
+        expand_arms(load_compare_recipe(p))
+    bad["arms"] = [{"name": "x", "algorithm": "dpo", "sweeep": {}}]
+    p.write_text(yaml.safe_dump(bad))
+    with pytest.raises(ConfigError, match="did you mean 'sweep'"):
+        load_compare_recipe(p)
+
+
+def test_bootstrap_and_distinct_by_hand():
+    # one seed, constant rewards: the CI collapses onto the mean
+    assert bootstrap_ci([[1.0, 1.0, 1.0]]) == (1.0, 1.0, 1.0)
+    mean, lo, hi = bootstrap_ci([[0.0, 1.0] * 50, [0.0, 1.0] * 50])
+    assert mean == 0.5 and 0.35 < lo < 0.5 < hi < 0.65
+    # "a b a b": bigrams (a,b),(b,a),(a,b) -> 2 unique of 3
+    assert distinct_n(["a b a b"]) == pytest.approx(2 / 3)
