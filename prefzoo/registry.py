@@ -49,12 +49,24 @@ def _load_builtins() -> None:
 def get(name: str) -> type:
     _load_builtins()
     if name not in _ALGOS:
-        close = difflib.get_close_matches(name, list(_ALGOS), n=3, cutoff=0.5)
-        hint = f" did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        close = sorted(difflib.get_close_matches(name, list(_ALGOS), n=4, cutoff=0.5),
+                       key=lambda c: _edit_distance(name, c))  # stable: ties keep difflib's order
+        hint = f" did you mean {close[0]!r}?" if close else ""
+        if len(close) > 1:
+            hint += f" (also close: {', '.join(repr(c) for c in close[1:])})"
         raise RegistryError(
             f"unknown algorithm {name!r}.{hint} Available: {', '.join(sorted(_ALGOS))}. "
             f"(Plug-ins are loaded with `plugins: [path/to/file.py]` in the recipe.)")
     return _ALGOS[name]
+
+
+def _edit_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
 
 
 def names() -> list[str]:
