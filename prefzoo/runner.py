@@ -53,6 +53,8 @@ def run_recipe(recipe: TrainRecipe, out_dir: str | Path, recipe_dir: Path | None
     data, report = load_data(recipe, algo, recipe_dir)
     vocab = words_of(v for ds in data.values() for col in ds.column_names if col in
                      ("prompt", "chosen", "rejected", "completion") for v in ds[col])
+    if hasattr(algo, "vocabulary"):  # text an algorithm writes into prompts (judge templates, constitutions)
+        vocab = sorted(set(vocab) | set(words_of(algo.vocabulary())))
     policy = Policy.load(recipe.model, vocab=vocab, seed=recipe.seed)
     resolved = to_dict(recipe)
     resolved["params"] = to_dict(algo.config)
@@ -61,8 +63,13 @@ def run_recipe(recipe: TrainRecipe, out_dir: str | Path, recipe_dir: Path | None
         (out_dir / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
     tracker = Tracker(out_dir, recipe.train.tracker, config=resolved, name=recipe.name or recipe.algorithm,
                       enabled=acc.is_main_process, resume=recipe.train.resume)
+    world = None
+    if recipe.world:
+        from prefzoo.compare import make_world
+
+        world = make_world(recipe.world)
     job = Job(policy=policy, train=recipe.train, out_dir=out_dir, seed=recipe.seed, data=data, tracker=tracker,
-              label=recipe.algorithm)
+              label=recipe.algorithm, recipe_dir=recipe_dir, world=world)
     started = time.time()
     try:
         result = algo.run(job)

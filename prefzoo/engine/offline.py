@@ -56,7 +56,12 @@ def _mismatched(encoded: list[Encoded], kind: str, room_of) -> dict[int, list[in
     if kind != UNPAIRED:
         return None
     n = len(encoded)
-    return {e.index: encoded[(j + 1) % n].completions[0][: room_of(e)] for j, e in enumerate(encoded)}
+    out = {}
+    for j, e in enumerate(encoded):
+        # the next record whose prompt differs (pairs converted to unpaired sit side by side)
+        k = next((i % n for i in range(j + 1, j + n) if encoded[i % n].prompt != e.prompt), (j + 1) % n)
+        out[e.index] = encoded[k].completions[0][: room_of(e)]
+    return out
 
 
 def _fingerprint(encoded: list[Encoded], mismatched) -> str:
@@ -115,6 +120,9 @@ def train_offline(job: Job, objective: Objective) -> TrainResult:
     if objective.needs_reference and train.precompute_reference:
         ref_table = reference_table(policy, encoded, kind, mismatched, train.cache_dir,
                                     write_cache=acc.is_main_process)
+    elif objective.needs_reference:
+        with policy.reference_model():  # freeze the reference now, before a resume loads trained weights
+            pass
 
     # 3. optimizer, schedule, data order
     global_batch = train.batch_size * train.grad_accum
@@ -126,10 +134,11 @@ def train_offline(job: Job, objective: Objective) -> TrainResult:
     schedule = make_schedule(optimizer, train, total)
     model, optimizer = acc.prepare(model, optimizer)
     ckpt = Checkpoints(job.out_dir)
-    start_step, last_ckpt = 0, None
+    start_step, last_ckpt, tokens_total = 0, None, 0
     if train.resume and ckpt.latest() is not None:
         state = ckpt.load(acc.unwrap_model(model), optimizer, schedule)
         start_step = last_ckpt = state["step"]
+        tokens_total = state["extra"].get("tokens", 0)
         if acc.is_main_process:
             trim_metrics(job.out_dir, start_step)
     tracker = job.tracker or Tracker(job.out_dir, "none", enabled=acc.is_main_process, resume=start_step > 0)
@@ -145,7 +154,6 @@ def train_offline(job: Job, objective: Objective) -> TrainResult:
         return order_cache[epoch]
 
     history: list[dict] = []
-    tokens_total = 0
     bar = tqdm(total=total, initial=start_step, desc=job.label or objective.name,
                disable=not (train.progress and acc.is_main_process), leave=False)
     for step in range(start_step, total):
@@ -173,14 +181,15 @@ def train_offline(job: Job, objective: Objective) -> TrainResult:
                         ref_sums = policy.reference_logps(seqs).sum(-1)
                     ref = _typed(kind, ref_sums, lens, batch, soft)
                 out = objective.loss(pol, ref)
-                check_finite(step, "loss", out.loss, last_ckpt)
+                check_finite(step + 1, "loss", out.loss, last_ckpt)  # 1-based, as logged and checkpointed
                 acc.backward(out.loss / len(micro))
-            tokens_total += int(seqs.attention_mask.sum())
+            all_p, all_c = _completion_rows([encoded[i] for i in m], kind, mismatched)  # every process's rows
+            tokens_total += sum(len(a) + len(b) for a, b in zip(all_p, all_c))
             for k, v in {"loss": out.loss.detach(), **out.metrics}.items():
                 sums[k] = sums.get(k, 0.0) + v.detach().float() / len(micro)
         grad_norm = (acc.clip_grad_norm_(model.parameters(), train.max_grad_norm) if train.max_grad_norm > 0
                      else torch.norm(torch.stack([p.grad.norm() for p in model.parameters() if p.grad is not None])))
-        check_finite(step, "gradient norm", grad_norm, last_ckpt)
+        check_finite(step + 1, "gradient norm", grad_norm, last_ckpt)
         optimizer.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
@@ -194,7 +203,7 @@ def train_offline(job: Job, objective: Objective) -> TrainResult:
         bar.update(1)
         if train.checkpoint_every and done % train.checkpoint_every == 0 and done < total:
             if acc.is_main_process:
-                ckpt.save(done, acc.unwrap_model(model), optimizer, schedule)
+                ckpt.save(done, acc.unwrap_model(model), optimizer, schedule, extra={"tokens": tokens_total})
             acc.wait_for_everyone()
             last_ckpt = done
     bar.close()
@@ -202,4 +211,4 @@ def train_offline(job: Job, objective: Objective) -> TrainResult:
         tracker.close()
     policy.model = acc.unwrap_model(model)
     return TrainResult(policy, history, {"data": report.as_dict(), "wall_s": time.time() - started,
-                                         "tokens": tokens_total, "steps": total})
+                                         "tokens": tokens_total, "steps": total, "processes": acc.num_processes})

@@ -1,0 +1,123 @@
+"""Shared fixtures: a tiny Llama with a word-level tokenizer built locally (nothing downloaded),
+a few pair records, and a factory turning records into the typed log-prob inputs of an objective."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from prefzoo.algos.base import PairLogps, SeqLogps, UnpairedLogps
+from prefzoo.models.policy import Policy
+from prefzoo.models.tiny import words_of
+from prefzoo.recipe import ModelConfig
+
+PAIRS = [
+    {"prompt": "color of the sea ?", "chosen": "the sea is blue .", "rejected": "i do not know ."},
+    {"prompt": "color of the coal ?", "chosen": "the coal is black .", "rejected": "colors are a matter of taste ."},
+    {"prompt": "color of the sun ?", "chosen": "the sun is yellow .", "rejected": "blue"},
+    {"prompt": "is the sky blue ?", "chosen": "yes , the sky is blue .", "rejected": "no ."},
+]
+
+
+def to_unpaired(pairs: list[dict]) -> list[dict]:
+    """Each pair as two unpaired records: chosen desirable (label 1), rejected undesirable (label 0)."""
+    return [r for p in pairs for r in ({"prompt": p["prompt"], "completion": p["chosen"], "label": True},
+                                       {"prompt": p["prompt"], "completion": p["rejected"], "label": False})]
+
+
+def to_sft(pairs: list[dict]) -> list[dict]:
+    return [{"prompt": p["prompt"], "completion": p["chosen"]} for p in pairs]
+
+
+def build_policy(records: list[dict], *, seed: int = 0, dtype: str = "float32", max_length: int = 64) -> Policy:
+    """A prefzoo Policy over the words of ``records`` (tiny Llama: 2 layers, width 64)."""
+    vocab = words_of(v for r in records for k in ("prompt", "chosen", "rejected", "completion") if k in r
+                     for v in [r[k]])
+    return Policy.load(ModelConfig(base="tiny", dtype=dtype, max_length=max_length), vocab=vocab, seed=seed)
+
+
+@pytest.fixture
+def tiny_pairs() -> list[dict]:
+    """Four plain-text preference pairs (prompt, chosen, rejected); completions of different lengths."""
+    return copy.deepcopy(PAIRS)
+
+
+@pytest.fixture
+def tiny_policy(tiny_pairs) -> Policy:
+    """A fresh prefzoo Policy (tiny Llama, seed 0, float32) whose vocabulary covers ``tiny_pairs``."""
+    torch.manual_seed(0)
+    return build_policy(tiny_pairs, seed=0)
+
+
+def perturbed_copy(model, scale: float = 0.05, seed: int = 1):
+    """A frozen copy of ``model`` with small Gaussian noise on every weight, to serve as a reference that
+    differs from the policy (so log-ratios are non-zero)."""
+    ref = copy.deepcopy(model).eval().requires_grad_(False)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in ref.parameters():
+            p.add_(scale * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    return ref
+
+
+def mismatched_completion(encoded, i: int) -> list[int]:
+    """The completion of the next record whose prompt differs from record ``i``'s (KTO's KL baseline
+    needs y' written for another prompt, x != x')."""
+    b = len(encoded)
+    for k in range(1, b):
+        other = encoded[(i + k) % b]
+        if other.prompt != encoded[i].prompt:
+            return other.completions[0]
+    raise ValueError("every record has the same prompt: no mismatched completion exists")
+
+
+def typed_logps(policy: Policy, records: list[dict], kind: str, model=None):
+    """Records -> the typed input of an objective (``PairLogps``/``UnpairedLogps``/``SeqLogps``) from one
+    forward of ``model`` (default: the policy, with gradients). Mirrors the offline loop's layout: pairs as
+    [chosen; rejected]; unpaired rows followed by a mismatched completion (see ``mismatched_completion``)."""
+    encoded, report = policy.encode(records, kind)
+    assert report.total_dropped == 0, report.summary()
+    b = len(encoded)
+    prompts = [e.prompt for e in encoded]
+    if kind == "pairs":
+        prompts, comps = prompts * 2, [e.completions[0] for e in encoded] + [e.completions[1] for e in encoded]
+    elif kind == "unpaired":
+        mism = [mismatched_completion(encoded, i) for i in range(b)]
+        prompts, comps = prompts * 2, [e.completions[0] for e in encoded] + mism
+    else:
+        comps = [e.completions[0] for e in encoded]
+    seqs = policy.sequences(prompts, comps)
+    tok = policy.forward_logps(seqs, model)
+    sums, lens = tok.sum(-1), seqs.loss_mask.sum(-1).to(tok.dtype)
+    labels = torch.tensor([e.label for e in encoded], dtype=sums.dtype)
+    if kind == "pairs":
+        soft = any(e.label != 1.0 for e in encoded)
+        return PairLogps(sums[:b], sums[b:], lens[:b], lens[b:], labels if soft else None)
+    if kind == "unpaired":
+        return UnpairedLogps(sums[:b], lens[:b], labels, sums[b:].detach())
+    return SeqLogps(sums, lens)
+
+
+@pytest.fixture
+def make_logps():
+    """``make_logps(policy, records, kind, model=None)``: see ``typed_logps``."""
+    return typed_logps
+
+
+@pytest.fixture
+def records_of(tiny_pairs):
+    """``records_of(kind)``: ``tiny_pairs`` as records of ``kind`` ("pairs", "unpaired", "sft")."""
+    return lambda kind: {"pairs": tiny_pairs, "unpaired": to_unpaired(tiny_pairs), "sft": to_sft(tiny_pairs)}[kind]
+
+
+@pytest.fixture
+def make_policy():
+    """``make_policy(records, seed=0, dtype="float32", max_length=64)``: see ``build_policy``."""
+    return build_policy
+
+
+@pytest.fixture
+def make_reference():
+    """``make_reference(model, scale=0.05, seed=1)``: a frozen, perturbed copy (see ``perturbed_copy``)."""
+    return perturbed_copy
