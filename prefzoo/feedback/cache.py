@@ -1,0 +1,83 @@
+"""An on-disk cache of AI labels, so an interrupted labelling run resumes without paying again.
+
+One JSONL file per judge identity (``<cache_dir>/<identity hash>.jsonl``), one line per label:
+``{"key": ..., "value": {...}}``. The key hashes what the label depends on besides the judge: the
+kind of question, the template (the principle), the prompt and both responses. Every ``put`` is
+appended and flushed at once, so a crash loses at most the label being computed; a torn last line
+is skipped on the next open. The files are plain text: ``grep`` them to see what a judge said.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def stable_hash(obj: Any, size: int = 16) -> str:
+    """A hash of a JSON-able object that is the same in every process and run."""
+    text = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=size).hexdigest()
+
+
+class LabelCache:
+    """Labels of one judge identity. ``get(key)`` -> dict or None; ``put(key, value)`` appends."""
+
+    def __init__(self, cache_dir: str | os.PathLike, identity: dict):
+        self.identity = identity
+        self.path = Path(cache_dir) / f"{stable_hash(identity)}.jsonl"
+        self.hits = 0
+        self.misses = 0
+        self._values: dict[str, dict] = {}
+        self._file = None
+        if self.path.exists():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    row = json.loads(line)
+                    self._values[row["key"]] = row["value"]
+                except (ValueError, KeyError, TypeError):
+                    continue  # a torn line from an interrupted write: that label is recomputed
+
+    @staticmethod
+    def key(*parts: Any) -> str:
+        return stable_hash(list(parts))
+
+    def get(self, key: str) -> dict | None:
+        value = self._values.get(key)
+        if value is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return value
+
+    def put(self, key: str, value: dict) -> None:
+        self._values[key] = value
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            new = not self.path.exists()
+            self._file = open(self.path, "a", encoding="utf-8")
+            if new:  # the first line says whose labels these are (skipped on load: no "value")
+                self._file.write(json.dumps({"identity": self.identity}, default=str) + "\n")
+        self._file.write(json.dumps({"key": key, "value": value}) + "\n")
+        self._file.flush()
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def stats(self) -> dict:
+        return {"path": str(self.path), "hits": self.hits, "misses": self.misses, "size": len(self)}
+
+
+__all__ = ["LabelCache", "stable_hash"]
