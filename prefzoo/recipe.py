@@ -45,7 +45,7 @@ class DataConfig:
 @dataclass
 class TrainConfig:
     lr: float = 5e-6                  # DPO paper: 1e-6 for full fine-tuning of large models; tiny models want ~1e-3
-    batch_size: int = 8               # global batch (per optimizer step) = batch_size * grad_accum * processes
+    batch_size: int = 8               # examples per micro-step, split across processes; per optimizer step: batch_size * grad_accum
     grad_accum: int = 1
     epochs: int = 1
     max_steps: int | None = None      # caps optimizer steps; None: run `epochs`

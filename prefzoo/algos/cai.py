@@ -61,6 +61,7 @@ class CAIConfig:
     constitution: str | None = None   # YAML file; None: the world's constitution, else prefzoo's default.yaml
     judge: JudgeConfig = field(default_factory=JudgeConfig)  # the feedback model (default: the base itself, frozen)
     route: Literal["rm+ppo", "rm+rloo", "dpo", "none"] = "rm+ppo"  # RL stage learner; none: stop after SL-CAI
+    dpo_labels: Literal["hard", "soft"] = "hard"  # dpo route: the judge's pick, or its probability
     n_prompts: int | None = None      # prompts used (red-team + helpful, and for RL pairs); None: all
     red_team_categories: list[str] = field(default_factory=lambda: ["harmful"])  # unknown categories: all red-team
     rounds: int = 1                   # critique/revision rounds (paper: 4; tiny models: 1)
@@ -155,7 +156,7 @@ class ConstitutionalAI(Algorithm):
             pref += [{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"],
                       "p_chosen": 1.0 if r.get("p_chosen") is None else r["p_chosen"]} for r in job.data[PAIRS].to_list()]
             info["human_pairs"] = len(job.data[PAIRS])
-        result, learn_info = learn(job, cfg.route, pref, learner=cfg.learner, learner_train=cfg.learner_train,
+        result, learn_info = learn(job, cfg.route, pref, dpo_labels=cfg.dpo_labels, learner=cfg.learner, learner_train=cfg.learner_train,
                                    reward_model=cfg.reward_model)
         info.update(learn_info)
         info["learner"] = result.info

@@ -75,10 +75,16 @@ def is_main(job: Job) -> bool:
 
 
 def learn(job: Job, route: str, pairs: list[dict], *, learner: dict, learner_train: dict, reward_model: dict,
-          feedback=None, stage: str = "learner") -> tuple[TrainResult, dict]:
+          feedback=None, stage: str = "learner", dpo_labels: str = "hard") -> tuple[TrainResult, dict]:
     """Run ``route``'s learner on ``job.policy`` (trained in place). ``pairs``: the AI-labelled pair
-    records (dpo, rm+*); ``feedback``: the pointwise reward (direct+*). Returns (result, info)."""
+    records (dpo, rm+*); ``feedback``: the pointwise reward (direct+*). Returns (result, info).
+
+    ``dpo_labels``: "hard" trains DPO on the judge's pick (p_chosen = 1), "soft" on its probability.
+    A weak judge's averaged probabilities sit near 0.5, where the soft DPO gradient (sigma(beta h) - p)
+    all but vanishes; reward models keep the soft labels (Lee et al. 2023, sec. 2.1)."""
     info: dict = {}
+    if route == "dpo" and dpo_labels == "hard":
+        pairs = [{**r, "p_chosen": 1.0, "p_judge": r.get("p_chosen")} for r in pairs]
     train = stage_train(job.train, learner_train, "params.learner_train")
     algo = build_learner(route, learner)
     job.policy.release_reference()  # the reference is the policy as it is now (SFT, or SL-CAI)
@@ -110,6 +116,7 @@ def learn(job: Job, route: str, pairs: list[dict], *, learner: dict, learner_tra
 class RLAIFConfig:
     judge: JudgeConfig = field(default_factory=JudgeConfig)  # who labels (local model, HTTP endpoint, RM, rule, gold)
     route: ROUTE = "dpo"              # how to learn from the AI labels (see the module docstring)
+    dpo_labels: Literal["hard", "soft"] = "hard"  # dpo route: the judge's pick, or its probability (see learn())
     n_prompts: int | None = None      # prompts to sample pairs for; None: all the data's prompts
     temperature: float = 1.0          # sampling the two responses (RLAIF samples at T=1)
     top_p: float = 1.0
@@ -162,7 +169,8 @@ class RLAIF(Algorithm):
         direct = cfg.route.startswith("direct+")
         if not direct:
             del judge  # free the judge's weights before training
-        result, learn_info = learn(job, cfg.route, records, learner=cfg.learner, learner_train=cfg.learner_train,
+        result, learn_info = learn(job, cfg.route, records, dpo_labels=cfg.dpo_labels, learner=cfg.learner,
+                                   learner_train=cfg.learner_train,
                                    reward_model=cfg.reward_model, feedback=judge if direct else None)
         info.update(learn_info)
         info["learner"] = result.info

@@ -130,6 +130,7 @@ class JudgeSettings:
     cot_clamp: tuple[float, float] | None = CAI_CLAMP
     few_shot: list[dict] = field(default_factory=list)
     batch_size: int = 16
+    compare: Literal["pairwise", "pointwise"] = "pairwise"
 
     def __post_init__(self):
         self.options = tuple(self.options)
@@ -214,6 +215,12 @@ class LLMJudge(Feedback):
         if not (len(prompts) == len(a) == len(b)):
             raise ValueError(f"{len(prompts)} prompts, {len(a)} a-responses, {len(b)} b-responses")
         s = self.settings
+        if s.compare == "pointwise":  # Bradley-Terry on the expected grades; no slots, so no position bias
+            if any(templates or []):
+                raise JudgeError("comparison principles need judge.compare: pairwise (a pointwise grade has no "
+                                 "second response to compare under a principle)")
+            sa, sb = self.expected_scores(prompts, a), self.expected_scores(prompts, b)
+            return [PairJudgement(p, p) for p in (1.0 / (1.0 + math.exp(y - x)) for x, y in zip(sa, sb))]
         templates = templates or [None] * len(prompts)
         tmpl = [t or s.template for t in templates]
         out: list[PairJudgement | None] = [None] * len(prompts)
@@ -387,6 +394,8 @@ class JudgeConfig:
     score_template: str | None = None  # pointwise (direct RLAIF): {prompt} {response}
     score_options: list[str] | None = None  # None: the world's score_options, else "1".."10"
     swap: bool = True                 # score both orders and average (cancels position bias; RLAIF sec. 2.1)
+    compare: Literal["pairwise", "pointwise"] = "pairwise"  # pointwise: P(a better) = sigma(E[s_a] - E[s_b]) from
+                                      # the score template; for judges that grade one answer better than they compare two
     cot: bool = False                 # generate a rationale first (RLAIF sec. 2.1.1)
     cot_request: str = COT_REQUEST
     cot_ending: str = COT_ENDING      # appended after the rationale; the option follows it directly
@@ -418,7 +427,7 @@ class JudgeConfig:
                     cot_request=self.cot_request, cot_ending=self.cot_ending,
                     cot_max_new_tokens=self.cot_max_new_tokens,
                     cot_clamp=tuple(self.cot_clamp) if self.cot_clamp is not None else None,
-                    few_shot=list(self.few_shot), batch_size=self.batch_size)
+                    few_shot=list(self.few_shot), batch_size=self.batch_size, compare=self.compare)
 
     def settings(self, world: Any = None, template: str | None = None,
                  options: tuple[str, ...] | None = None) -> JudgeSettings:

@@ -38,6 +38,7 @@ class ToyBaseConfig:
     sft_lr: float = 1e-3
     seed: int = 0
     flaw_rates: dict | None = None  # None: toy.DEFAULT_FLAW_RATES
+    corpus_mix: dict | None = None  # None: toy.CORPUS_MIX (shares of demos, critique, judge, score)
 
 
 def conversation_records(convs: list[list[dict]]) -> list[dict]:
@@ -102,7 +103,7 @@ class ToyWorld:
                     intermediate_size=cfg.intermediate_size)
         policy = Policy.load(ModelConfig(base="tiny", max_length=cfg.max_length, tiny=tiny),
                              vocab=toy.vocabulary(), seed=cfg.seed)
-        stages = [("pretrain", conversation_records(toy.pretraining_corpus(cfg.pretrain_records, cfg.seed,
+        stages = [("pretrain", conversation_records(toy.pretraining_corpus(cfg.pretrain_records, cfg.seed, mix=cfg.corpus_mix,
                                                                               flaw_rates=cfg.flaw_rates)),
                    cfg.pretrain_epochs, cfg.lr, "cosine"),
                   ("sft", [{"prompt": [{"role": "user", "content": d["prompt"]}], "completion": d["completion"]}
