@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 quickstart: setup
-	$(VENV)/bin/prefzoo train recipes/tiny-dpo.yaml --out runs/quickstart
+	$(VENV)/bin/prefzoo compare recipes/quickstart.yaml --out results/quickstart
 
 test: setup
 	$(PY) -m pytest -q

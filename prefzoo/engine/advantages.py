@@ -1,0 +1,127 @@
+"""Advantage estimators and KL estimators for the online loop: pure functions of tensors.
+
+Shapes: ``B`` rollouts, ``R`` response positions (all responses start at column 0 of the response
+block; ``mask`` [B, R] is 1 on real response tokens, EOS included, 0 on padding after it).
+Grouped estimators expect rows ordered group-major: the ``k`` samples of prompt 0, then of prompt 1, ...
+
+An online algorithm picks one estimator (its ``advantages`` method) and the loop never asks which.
+To add an estimator, write a function here that returns an ``Advantages``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class AdvantageInput:
+    """What an estimator may read. Optional fields are filled only when the algorithm asks for them
+    (``uses_critic`` -> ``values``; ``needs_greedy_baseline`` -> ``baseline``)."""
+
+    scores: torch.Tensor                    # [B] sequence reward, KL already folded in when kl_in_reward
+    token_rewards: torch.Tensor             # [B, R] per-token reward: -beta*kl_t (+ score at the last token)
+    mask: torch.Tensor                      # [B, R] response tokens
+    group_size: int                         # samples per prompt (k)
+    values: torch.Tensor | None = None      # [B, R] critic value of the state each token is produced from
+    baseline: torch.Tensor | None = None    # [B] a per-row baseline score (ReMax: the greedy response's)
+
+
+@dataclass
+class Advantages:
+    advantages: torch.Tensor                # [B, R], zero off the mask
+    returns: torch.Tensor | None = None     # [B, R] value targets (critic algorithms only)
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim=None) -> torch.Tensor:
+    mask = mask.to(x.dtype)
+    if dim is None:
+        return (x * mask).sum() / mask.sum().clamp(min=1)
+    return (x * mask).sum(dim) / mask.sum(dim).clamp(min=1)
+
+
+def masked_var(x: torch.Tensor, mask: torch.Tensor, unbiased: bool = True) -> torch.Tensor:
+    mean = masked_mean(x, mask)
+    n = mask.sum()
+    var = masked_mean((x - mean) ** 2, mask)
+    if unbiased and n > 1:
+        var = var * n / (n - 1)
+    return var
+
+
+def whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, eps: float = 1e-8) -> torch.Tensor:
+    """(x - mean) / std over the masked entries (Huang et al. 2024: whitened advantages); zero off mask."""
+    mean, var = masked_mean(x, mask), masked_var(x, mask)
+    out = (x - mean) * torch.rsqrt(var + eps)
+    if not shift_mean:
+        out = out + mean
+    return out * mask.to(x.dtype)
+
+
+# ----------------------------------------------------------------------------- KL estimators
+def kl_k1(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    """k1 = log pi - log pi_ref per token (unbiased for KL(pi||ref) under samples from pi; can be < 0)."""
+    return logp - ref_logp
+
+
+def kl_k3(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    """k3 = pi_ref/pi - log(pi_ref/pi) - 1 per token (Schulman 2020; GRPO eq. 4): unbiased, >= 0."""
+    d = ref_logp - logp
+    return torch.exp(d) - d - 1
+
+
+# ----------------------------------------------------------------------------- estimators
+def gae(token_rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float = 1.0,
+        lam: float = 0.95) -> Advantages:
+    """Generalised advantage estimation (Schulman et al. 2016) over each response, terminal after the
+    last masked token (V = 0 there). delta_t = r_t + gamma V_{t+1} - V_t; A_t = delta_t + gamma lam A_{t+1}.
+    Returns A and the value targets A + V. All [B, R]."""
+    mask = mask.to(values.dtype)
+    values = values * mask
+    rewards = token_rewards * mask
+    R = values.shape[1]
+    adv = torch.zeros_like(values)
+    last = torch.zeros_like(values[:, 0])
+    for t in reversed(range(R)):
+        nxt_mask = mask[:, t + 1] if t + 1 < R else torch.zeros_like(last)
+        nxt_v = values[:, t + 1] * nxt_mask if t + 1 < R else torch.zeros_like(last)
+        delta = rewards[:, t] + gamma * nxt_v - values[:, t]
+        last = (delta + gamma * lam * last * nxt_mask) * mask[:, t]
+        adv[:, t] = last
+    return Advantages(adv, (adv + values) * mask)
+
+
+def _groups(x: torch.Tensor, k: int) -> torch.Tensor:
+    if x.numel() % k:
+        raise ValueError(f"{x.numel()} rows do not split into groups of {k}")
+    return x.view(-1, k)
+
+
+def rloo(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """A_i = R_i - mean_{j != i} R_j within each group of k (Ahmadian et al. 2024, eq. 6). [B] -> [B]."""
+    if k < 2:
+        raise ValueError("rloo needs at least 2 samples per prompt")
+    g = _groups(scores, k)
+    others = (g.sum(-1, keepdim=True) - g) / (k - 1)
+    return (g - others).reshape(-1)
+
+
+def group_normalized(scores: torch.Tensor, k: int, eps: float = 1e-4) -> torch.Tensor:
+    """A_i = (R_i - mean(R)) / (std(R) + eps) within each group of k (Shao et al. 2024, sec. 4.1.2;
+    sample std, as the paper's implementation). [B] -> [B]."""
+    g = _groups(scores, k)
+    return ((g - g.mean(-1, keepdim=True)) / (g.std(-1, keepdim=True) + eps)).reshape(-1)
+
+
+def remax(scores: torch.Tensor, baseline: torch.Tensor) -> torch.Tensor:
+    """A_i = R_i - R(greedy response to the same prompt) (Li et al. 2023, eq. 7). [B] -> [B]."""
+    return scores - baseline
+
+
+def sequence_advantages(seq_adv: torch.Tensor, mask: torch.Tensor) -> Advantages:
+    """A sequence-level advantage applied to every token of its response."""
+    return Advantages(seq_adv.unsqueeze(-1) * mask.to(seq_adv.dtype))
+
+
+__all__ = ["AdvantageInput", "Advantages", "masked_mean", "masked_var", "whiten", "kl_k1", "kl_k3", "gae",
+           "rloo", "group_normalized", "remax", "sequence_advantages"]

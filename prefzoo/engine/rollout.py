@@ -1,0 +1,228 @@
+"""Rollouts: batched sampling with the KV cache, and the log-prob forward that must agree with it.
+
+Layout of a ``Rollout`` batch (Huang et al. 2024, details on padding and position ids):
+
+    [pad pad p0 p1 p2 | r0 r1 EOS pad]      prompts left-padded to width P, responses right-padded to R
+    position ids      0   0  0  1  2 |  3  4   5   ...  (cumsum of the attention mask - 1, as generate)
+
+so every response starts at column P and the response block ``[:, P:]`` lines up across rows.
+Responses are cut after their first EOS (the EOS is kept as the last response token). Sampler
+log-probs come from the logits generate saw, divided by the temperature; ``response_logps``
+recomputes them from one forward of the full sequences with the same temperature and position ids.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+
+from prefzoo.models.policy import Policy, token_logps
+
+
+@dataclass
+class Rollout:
+    prompts: list[Any]              # prompt records as given (what the reward sees)
+    prompt_ids: list[list[int]]     # encoded prompts
+    response_ids: list[list[int]]   # sampled tokens, cut after the first EOS (EOS kept)
+    texts: list[str]                # decoded responses (special tokens skipped)
+    input_ids: torch.Tensor         # [B, P+R] left-padded prompt + right-padded response
+    attention_mask: torch.Tensor    # [B, P+R]
+    position_ids: torch.Tensor      # [B, P+R] cumsum(attention_mask) - 1, 0 on left padding
+    response_mask: torch.Tensor     # [B, R] float, 1 on response tokens (EOS included)
+    eos: torch.Tensor               # [B] bool: the response ended with EOS (not cut by max_new_tokens)
+    sampler_logps: torch.Tensor | None = None  # [B, R] log pi(token) under the sampler (logits / T)
+    entropy: torch.Tensor | None = None        # [B, R] entropy of the sampler's distribution per token
+
+    @property
+    def prompt_width(self) -> int:
+        return self.input_ids.shape[1] - self.response_mask.shape[1]
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        return self.response_mask.sum(-1)
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+    def select(self, idx: list[int]) -> "Rollout":
+        """The rows ``idx`` (a minibatch); tensors indexed, lists picked."""
+        t = torch.as_tensor(idx, dtype=torch.long)
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, torch.Tensor):
+                out[f.name] = v[t.to(v.device)]
+            elif isinstance(v, list):
+                out[f.name] = [v[i] for i in idx]
+            else:
+                out[f.name] = v
+        return Rollout(**out)
+
+
+def left_pad(prompt_ids: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(p) for p in prompt_ids)
+    ids = torch.full((len(prompt_ids), width), pad_id, dtype=torch.long)
+    attn = torch.zeros_like(ids)
+    for i, p in enumerate(prompt_ids):
+        ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long)
+        attn[i, width - len(p):] = 1
+    return ids, attn
+
+
+def position_ids_of(attention_mask: torch.Tensor) -> torch.Tensor:
+    """0 for the first attended token of each row and up; 0 on left padding (what generate uses)."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def cut_at_eos(rows: list[list[int]], eos_id: int) -> tuple[list[list[int]], list[bool]]:
+    out, ended = [], []
+    for r in rows:
+        if eos_id in r:
+            out.append(r[: r.index(eos_id) + 1])
+            ended.append(True)
+        else:
+            out.append(list(r))
+            ended.append(False)
+    return out, ended
+
+
+def assemble(policy: Policy, prompts: list[Any], prompt_ids: list[list[int]], response_ids: list[list[int]],
+             eos: list[bool]) -> Rollout:
+    """The padded batch tensors of (prompt, response) rows, on the policy's device."""
+    pad = policy.tokenizer.pad_token_id
+    p_ids, p_attn = left_pad(prompt_ids, pad)
+    width = max(1, max(len(r) for r in response_ids))
+    r_ids = torch.full((len(response_ids), width), pad, dtype=torch.long)
+    r_mask = torch.zeros((len(response_ids), width), dtype=torch.long)
+    for i, r in enumerate(response_ids):
+        r_ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+        r_mask[i, : len(r)] = 1
+    ids = torch.cat([p_ids, r_ids], 1)
+    attn = torch.cat([p_attn, r_mask], 1)
+    dev = policy.device
+    return Rollout(list(prompts), [list(p) for p in prompt_ids], [list(r) for r in response_ids],
+                   [policy.decode(r) for r in response_ids], ids.to(dev), attn.to(dev),
+                   position_ids_of(attn).to(dev), r_mask.float().to(dev), torch.tensor(eos, device=dev))
+
+
+def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Nucleus filtering: keep the smallest set of tokens whose probability reaches ``top_p``."""
+    if top_p >= 1.0:
+        return logits
+    sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+    probs = torch.softmax(sorted_logits, -1)
+    drop = probs.cumsum(-1) - probs > top_p  # mass before this token already reaches top_p
+    sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+    return torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+
+
+@torch.no_grad()
+def sample(policy: Policy, prompts: list[Any], prompt_ids: list[list[int]], *, max_new_tokens: int,
+           temperature: float = 1.0, top_p: float = 1.0, do_sample: bool = True, model=None,
+           backend: str = "loop") -> Rollout:
+    """One response per row (KV cache, left padding with matching position ids, stop at EOS).
+
+    ``backend="loop"``: a plain decoding loop over the model's KV cache (one prefill, then one token
+    per step; no logits processors), the fast path. ``backend="generate"``: ``model.generate``.
+    Sampler log-probs are log_softmax(logits / temperature) of the sampled tokens: with top_p = 1 that
+    is exactly the distribution sampled from; with top_p < 1 it is the untruncated tempered
+    distribution, the one the training forward recomputes (the convention of Huang et al. 2024 and TRL).
+    """
+    model = model if model is not None else policy.model
+    if backend == "loop":
+        return _sample_loop(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p, do_sample, model)
+    if backend != "generate":
+        raise ValueError(f"unknown rollout backend {backend!r}: loop | generate")
+    pad, eos_id = policy.tokenizer.pad_token_id, policy.tokenizer.eos_token_id
+    ids, attn = left_pad(prompt_ids, pad)
+    dev = policy.device
+    kwargs = dict(do_sample=do_sample, max_new_tokens=max_new_tokens, pad_token_id=pad, eos_token_id=eos_id,
+                  return_dict_in_generate=True, output_logits=True, top_p=1.0, temperature=1.0)
+    if do_sample:
+        kwargs.update(temperature=temperature, top_p=top_p)
+    was_training = model.training
+    model.eval()
+    try:
+        out = model.generate(input_ids=ids.to(dev), attention_mask=attn.to(dev), **kwargs)
+    finally:
+        model.train(was_training)
+    gen = out.sequences[:, ids.shape[1]:]
+    responses, ended = cut_at_eos(gen.tolist(), eos_id)
+    ro = assemble(policy, prompts, prompt_ids, responses, ended)
+    R = ro.response_mask.shape[1]
+    logits = torch.stack(out.logits[:R], 1).float()
+    if do_sample and temperature != 1.0:
+        logits = logits / temperature
+    logp_all = torch.log_softmax(logits, -1)
+    picked = logp_all.gather(-1, ro.input_ids[:, ro.prompt_width:].unsqueeze(-1)).squeeze(-1)
+    ro.sampler_logps = picked * ro.response_mask
+    ro.entropy = -(logp_all.exp() * logp_all).sum(-1) * ro.response_mask
+    return ro
+
+
+def _sample_loop(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p, do_sample, model) -> Rollout:
+    from transformers import DynamicCache
+
+    pad, eos_id = policy.tokenizer.pad_token_id, policy.tokenizer.eos_token_id
+    dev = policy.device
+    ids, attn = left_pad(prompt_ids, pad)
+    ids, attn = ids.to(dev), attn.to(dev)
+    pos = position_ids_of(attn)
+    cache = DynamicCache(config=getattr(model, "config", None))
+    # transformers >= 5.2x names the argument ``cache``; older versions ``past_key_values``
+    fwd = getattr(model, "forward", model)
+    cache_kw = "cache" if "cache" in inspect.signature(fwd).parameters else "past_key_values"
+    was_training = model.training
+    model.eval()
+    B = ids.shape[0]
+    done = torch.zeros(B, dtype=torch.bool, device=dev)
+    tokens, logps, ents = [], [], []
+    try:
+        out = model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1,
+                    **{cache_kw: cache})
+        for _ in range(max_new_tokens):
+            logits = out.logits[:, -1].float()
+            if do_sample and temperature != 1.0:
+                logits = logits / temperature
+            logp_all = torch.log_softmax(logits, -1)
+            if do_sample:
+                tok = torch.multinomial(torch.softmax(top_p_filter(logits, top_p), -1), 1).squeeze(-1)
+            else:
+                tok = logits.argmax(-1)
+            tok = torch.where(done, torch.full_like(tok, pad), tok)
+            tokens.append(tok)
+            logps.append(logp_all.gather(-1, tok.unsqueeze(-1)).squeeze(-1))
+            ents.append(-(logp_all.exp() * logp_all).sum(-1))
+            done = done | (tok == eos_id)
+            if bool(done.all()) or len(tokens) == max_new_tokens:
+                break
+            attn = torch.cat([attn, torch.ones_like(attn[:, :1])], 1)
+            pos = pos[:, -1:] + 1
+            out = model(input_ids=tok.unsqueeze(-1), attention_mask=attn, position_ids=pos, use_cache=True,
+                        **{cache_kw: cache})
+    finally:
+        model.train(was_training)
+    gen = torch.stack(tokens, 1)
+    responses, ended = cut_at_eos(gen.tolist(), eos_id)
+    ro = assemble(policy, prompts, prompt_ids, responses, ended)
+    R = ro.response_mask.shape[1]
+    ro.sampler_logps = torch.stack(logps, 1)[:, :R] * ro.response_mask
+    ro.entropy = torch.stack(ents, 1)[:, :R] * ro.response_mask
+    return ro
+
+
+def response_logps(model, ro: Rollout, temperature: float = 1.0) -> torch.Tensor:
+    """Per-token log-probs [B, R] of the response tokens from one forward of the full rows, logits
+    divided by ``temperature`` (Huang et al. 2024), position ids as in generation. Only the R+1 last
+    positions reach the LM head (``logits_to_keep``)."""
+    P, R = ro.prompt_width, ro.response_mask.shape[1]
+    logits = model(input_ids=ro.input_ids, attention_mask=ro.attention_mask, position_ids=ro.position_ids,
+                   use_cache=False, logits_to_keep=R + 1).logits
+    ids = ro.input_ids[:, P - 1:]
+    mask = torch.cat([torch.zeros_like(ro.response_mask[:, :1]), ro.response_mask], 1)
+    return token_logps(logits, ids, mask, temperature)[:, 1:]
+
+
+__all__ = ["Rollout", "sample", "response_logps", "assemble", "left_pad", "position_ids_of", "cut_at_eos"]

@@ -1,0 +1,18 @@
+"""Rule rewards for the tiny online recipes: ``fn(prompt, response) -> float``.
+
+A randomly initialised tiny model says "blue" about once in every ~50 words, so these start low and
+have room to rise; the rise is easy to read in metrics.jsonl.
+"""
+TARGET = "blue"
+
+
+def blue_fraction(prompt, response: str) -> float:
+    """The fraction of the response's words that are "blue" (0 for an empty response)."""
+    words = response.split()
+    return sum(w == TARGET for w in words) / len(words) if words else 0.0
+
+
+def says_blue_briefly(prompt, response: str) -> float:
+    """+1 if the response contains "blue" and has at most 4 words, else 0."""
+    words = response.split()
+    return float(TARGET in words and len(words) <= 4)
