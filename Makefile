@@ -19,10 +19,10 @@ quickstart: setup
 	$(VENV)/bin/prefzoo compare recipes/quickstart.yaml --out results/quickstart
 
 test: setup
-	$(PY) -m pytest -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q
 
 test-slow: setup
-	$(PY) -m pytest -q -m slow
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m slow
 
 clean:
 	rm -rf runs .cache

@@ -73,7 +73,20 @@ class Arm:
 
 
 def load_compare_recipe(path: str | Path, overrides: list[str] | None = None) -> CompareRecipe:
-    data = apply_overrides(read_yaml(path), overrides or [])
+    """``--set arms.NAME.params.steps=2`` reaches the arm called NAME; other keys as in train recipes."""
+    data = read_yaml(path)
+    arm_sets = [o for o in overrides or [] if o.startswith("arms.")]
+    data = apply_overrides(data, [o for o in overrides or [] if not o.startswith("arms.")])
+    arms = [dict(a) for a in data.get("arms") or []]
+    for item in arm_sets:
+        name, _, rest = item[len("arms."):].partition(".")
+        matches = [i for i, a in enumerate(arms) if a.get("name") == name]
+        if not matches or not rest:
+            known = ", ".join(str(a.get("name")) for a in arms)
+            raise ConfigError(f"--set {item}: expected arms.NAME.KEY=VALUE with NAME one of: {known}")
+        arms[matches[0]] = apply_overrides(arms[matches[0]], [rest])
+    if arms:
+        data["arms"] = arms
     return from_dict(CompareRecipe, data)
 
 
@@ -195,9 +208,12 @@ def run_arm(arm: Arm, seed: int, base, world, seed_data: dict, recipe: CompareRe
     row = {"arm": arm.name, "algorithm": arm.algorithm, "family": arm.family, "sweep_value": arm.sweep_value,
            "seed": seed, "status": "ok", **ev.row(), "tokens": tokens, "train_s": round(train_s, 2),
            "wall_s": round(time.time() - started, 2), "error": ""}
-    for key in ("labeler_alignment", "position_bias", "heldout_accuracy"):
+    for key in ("labeler_alignment", "position_bias"):
         if isinstance(info.get(key), (int, float)):
             row[key] = info[key]
+    rm = info.get("reward_model")
+    if isinstance(rm, dict) and isinstance(rm.get("heldout_accuracy"), (int, float)):
+        row["rm_heldout_accuracy"] = rm["heldout_accuracy"]  # the reward model this arm trained
     (arm_dir / "eval.json").write_text(json.dumps({"row": row, "info": info}, indent=2, default=str))
     return row
 

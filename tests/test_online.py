@@ -295,3 +295,13 @@ def test_tiny_recipe_learns_the_rule_reward(tmp_path, name):
     first, last = rows[0], sum(r["reward_mean"] for r in rows[-3:]) / 3
     assert last >= first["reward_mean"] + 2 * first["reward_std"], (first, last)
     assert max(r["kl"] for r in rows) < target
+
+
+def test_no_eos_penalty_replaces_only_cut_responses():
+    from prefzoo.engine.online import apply_no_eos_penalty
+
+    scores = torch.tensor([0.5, 2.0, -0.3])
+    eos = torch.tensor([True, False, True])  # the second response ran out of tokens
+    out = apply_no_eos_penalty(scores, eos, -1.0)
+    assert torch.equal(out, torch.tensor([0.5, -1.0, -0.3]))
+    assert torch.equal(apply_no_eos_penalty(scores, eos, None), scores)

@@ -25,6 +25,38 @@ from prefzoo.job import Job, JobError, TrainResult
 from prefzoo.models.policy import Encoded, Policy
 
 
+# Peak dense FLOP/s per GPU (no sparsity), for the estimated MFU in metrics.jsonl. Keyed by a substring
+# of torch.cuda.get_device_name(); the first match wins. fp32 is the non-tensor-core rate (TF32 off).
+# PREFZOO_PEAK_FLOPS (FLOP/s) overrides the table for any card.
+PEAK_FLOPS = [  # (name substring, bf16, fp32)
+    ("H100 PCIe", 756e12, 51e12), ("H100 NVL", 835e12, 60e12), ("H100", 989e12, 67e12),
+    ("H200", 989e12, 67e12), ("A100", 312e12, 19.5e12),
+]
+
+
+def peak_flops(device: torch.device, bf16: bool) -> float | None:
+    """Peak dense FLOP/s of one accelerator, or None (CPU, or a card not in ``PEAK_FLOPS``)."""
+    import os
+
+    if device.type != "cuda":
+        return None
+    if os.environ.get("PREFZOO_PEAK_FLOPS"):
+        return float(os.environ["PREFZOO_PEAK_FLOPS"])
+    name = torch.cuda.get_device_name(device).lower()
+    return next(((b if bf16 else f) for key, b, f in PEAK_FLOPS if key.lower() in name), None)
+
+
+def throughput(acc, tokens: int, step_s: float, flops: float, bf16: bool) -> dict:
+    """``tokens_per_s`` (all processes) and, on a known GPU, ``mfu``: ``flops`` (model FLOPs of the step,
+    all processes: 6 N per trained token + 2 N per forward-only token, N the total parameter count)
+    over the step time and the peak of every process's card."""
+    out = {"tokens_per_s": tokens / max(step_s, 1e-9)}
+    peak = peak_flops(acc.device, bf16)
+    if peak:
+        out["mfu"] = flops / max(step_s, 1e-9) / (peak * acc.num_processes)
+    return out
+
+
 def _completion_rows(batch: list[Encoded], kind: str, mismatched: dict[int, list[int]] | None):
     """The (prompt, completion) rows of one forward: pairs as [all chosen; all rejected]; KTO rows
     followed by their mismatched completions; SFT rows as they are."""
@@ -130,6 +162,8 @@ def train_offline(job: Job, objective: Objective) -> TrainResult:
     total = train.max_steps or train.epochs * steps_per_epoch
     model = policy.model
     model.train()
+    n_params = sum(p.numel() for p in model.parameters())  # N of the MFU estimate (before any sharding)
+    bf16 = train.precision == "bf16" or next(model.parameters()).dtype == torch.bfloat16
     optimizer = make_optimizer(model, train)
     schedule = make_schedule(optimizer, train, total)
     model, optimizer = acc.prepare(model, optimizer)
@@ -154,10 +188,11 @@ def train_offline(job: Job, objective: Objective) -> TrainResult:
         return order_cache[epoch]
 
     history: list[dict] = []
+    ref_forward = objective.needs_reference and ref_table is None  # a reference forward every step
     bar = tqdm(total=total, initial=start_step, desc=job.label or objective.name,
                disable=not (train.progress and acc.is_main_process), leave=False)
     for step in range(start_step, total):
-        t0 = time.time()
+        t0, tokens_before = time.time(), tokens_total
         epoch, pos = divmod(step, steps_per_epoch)
         idx = order(epoch)[pos * global_batch: (pos + 1) * global_batch]
         micro = [idx[m * train.batch_size:(m + 1) * train.batch_size] for m in range(train.grad_accum)]
@@ -196,8 +231,11 @@ def train_offline(job: Job, objective: Objective) -> TrainResult:
         done = step + 1
         if done % train.log_every == 0 or done == total:
             reduced = {k: acc.reduce(v.to(acc.device), reduction="mean").item() for k, v in sums.items()}
+            step_s, step_tokens = time.time() - t0, tokens_total - tokens_before
+            flops = (6 + 2 * ref_forward) * n_params * step_tokens
             row = tracker.log(done, {**reduced, "grad_norm": float(grad_norm), "lr": schedule.get_last_lr()[0],
-                                     "tokens": tokens_total, "step_s": time.time() - t0})
+                                     "tokens": tokens_total, "step_s": step_s,
+                                     **throughput(acc, step_tokens, step_s, flops, bf16)})
             history.append(row)
             bar.set_postfix(loss=f"{reduced['loss']:.4f}")
         bar.update(1)

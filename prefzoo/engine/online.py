@@ -29,6 +29,7 @@ from prefzoo.data.records import PROMPTS, DropReport
 from prefzoo.engine.advantages import AdvantageInput, Advantages, kl_k1, kl_k3, masked_mean, masked_var
 from prefzoo.engine.loop import (Checkpoints, accelerator_for, check_finite, make_optimizer, make_schedule,
                                  trim_metrics)
+from prefzoo.engine.offline import throughput
 from prefzoo.engine.rollout import Rollout, response_logps, sample
 from prefzoo.engine.tracking import Tracker
 from prefzoo.feedback.base import Feedback, FeedbackError
@@ -82,6 +83,14 @@ class OnlineBatch:
     returns: torch.Tensor | None = None
     labels: torch.Tensor | None = None    # [B/2] P(row 2i better than row 2i+1), feedback_kind "prefer"
     beta: float = 0.0
+
+
+def apply_no_eos_penalty(scores: torch.Tensor, eos: torch.Tensor, penalty: float | None) -> torch.Tensor:
+    """A response cut before EOS gets the fixed ``penalty`` as its score (Huang et al. 2024, detail 4);
+    responses that ended properly keep theirs. ``eos``: [B] bool, True where the response has its EOS."""
+    if penalty is None:
+        return scores
+    return torch.where(eos.to(scores.device), scores, torch.full_like(scores, penalty))
 
 
 class KLController:
@@ -256,6 +265,10 @@ def train_online(job: Job, algo: OnlineAlgorithm) -> TrainResult:
     model = policy.model
     model.train()
     critic = make_critic(policy, reward) if algo.uses_critic else None
+    # N of the MFU estimate (total parameters, counted before any sharding), and the compute dtype
+    n_policy = sum(p.numel() for p in model.parameters())
+    n_critic = sum(p.numel() for p in critic.parameters()) if critic is not None else 0
+    bf16 = train.precision == "bf16" or next(model.parameters()).dtype == torch.bfloat16
     trainable = torch.nn.ModuleList([model, critic]) if critic is not None else model
     optimizer = make_optimizer(trainable, train)
     total_updates = cfg.steps * cfg.epochs * cfg.minibatches
@@ -291,25 +304,29 @@ def train_online(job: Job, algo: OnlineAlgorithm) -> TrainResult:
                     top_p=cfg.top_p, model=unwrapped)
         gen_s = time.time() - t0
         mask = ro.response_mask
+        seq_tokens = sum(len(p) for p in ro.prompt_ids) + float(ro.lengths.sum())  # prompt + response
+        greedy_tokens = 0.0
 
         # 4. feedback
+        t_feedback, gen_before = time.time(), gen_s
         labels, baseline = None, None
         if algo.feedback_kind == "prefer":
             labels = checked_prefer(reward, ro.prompts[0::2], ro.texts[0::2], ro.texts[1::2]).to(mask.device)
             scores = torch.zeros(len(ro), device=mask.device)
         else:
             scores = reward.checked_score(ro.prompts, ro.texts).to(mask.device)
-        if cfg.no_eos_penalty is not None:
-            scores = torch.where(ro.eos, torch.full_like(scores, cfg.no_eos_penalty), scores)
+        scores = apply_no_eos_penalty(scores, ro.eos, cfg.no_eos_penalty)
         if algo.needs_greedy_baseline:
             t1 = time.time()
             greedy = sample(policy, [prompts[i] for i in idx], [prompt_ids[i] for i in idx],
                             max_new_tokens=cfg.max_new_tokens, do_sample=False, model=unwrapped)
             gen_s += time.time() - t1
+            greedy_tokens = sum(len(p) for p in greedy.prompt_ids) + float(greedy.lengths.sum())
             base = reward.checked_score(greedy.prompts, greedy.texts).to(mask.device)
             if cfg.no_eos_penalty is not None:
                 base = torch.where(greedy.eos, torch.full_like(base, cfg.no_eos_penalty), base)
             baseline = base.repeat_interleave(k)
+        score_s = time.time() - t_feedback - (gen_s - gen_before)  # the greedy decode counts as generation
 
         # 5. reference log-probs, old log-probs, values; KL per token (k1)
         with torch.no_grad():
@@ -328,6 +345,7 @@ def train_online(job: Job, algo: OnlineAlgorithm) -> TrainResult:
         adv = algo.advantages(AdvantageInput(seq_rewards, token_rewards, mask, k, old_values, baseline))
 
         # 6. K epochs of minibatch updates over whole prompt groups
+        t_train = time.time()
         sums: dict[str, torch.Tensor] = {}
         n_groups = len(ro) // k
         n_updates = 0
@@ -361,6 +379,7 @@ def train_online(job: Job, algo: OnlineAlgorithm) -> TrainResult:
                 n_updates += 1
                 for key, v in {"loss": out.loss.detach(), "grad_norm": grad_norm, **out.metrics}.items():
                     sums[key] = sums.get(key, 0.0) + v.detach().float()
+        train_s = time.time() - t_train
         kl_ctl.update(float(acc.reduce(kl_seq.mean().detach(), reduction="mean")), len(ro) * acc.num_processes)
 
         # 7. log
@@ -382,8 +401,19 @@ def train_online(job: Job, algo: OnlineAlgorithm) -> TrainResult:
                 step_metrics["explained_variance"] = explained_variance(old_values, adv.returns, mask)
             reduced = {key: acc.reduce(torch.as_tensor(v, dtype=torch.float32, device=mask.device).reshape(()),
                                        reduction="mean").item() for key, v in step_metrics.items()}
+            # throughput: tokens of the rollout rows (prompt + response, all processes) per second of
+            # step; model FLOPs: policy forward for generation (+ greedy), reference and recomputed
+            # old log-probs, 6 N per trained token per epoch; the critic likewise (reward model not counted)
+            counts = torch.tensor([seq_tokens, greedy_tokens], dtype=torch.float64, device=mask.device)
+            tok, greedy_tok = acc.reduce(counts, reduction="sum").tolist()
+            recomputed = cfg.recompute_logps or ro.sampler_logps is None
+            flops = (n_policy * (6 * cfg.epochs * tok + 2 * ((2 + recomputed) * tok + greedy_tok))
+                     + n_critic * (6 * cfg.epochs + 2) * tok)
+            step_s = time.time() - t0
             row = tracker.log(done, {**reduced, "beta": beta, "lr": schedule.get_last_lr()[0],
-                                     "step_s": time.time() - t0, "generate_s": gen_s,
+                                     "step_s": step_s, "generate_s": gen_s, "score_s": score_s, "train_s": train_s,
+                                     "generate_share": gen_s / step_s, "score_share": score_s / step_s,
+                                     "train_share": train_s / step_s, **throughput(acc, tok, step_s, flops, bf16),
                                      "prompts_dropped": report.total_dropped})
             history.append(row)
             bar.set_postfix(reward=f"{reduced.get('reward_mean', float('nan')):.3f}", kl=f"{reduced['kl']:.2f}")
@@ -401,6 +431,8 @@ def train_online(job: Job, algo: OnlineAlgorithm) -> TrainResult:
     info = {"data": report.as_dict(), "prompts_dropped": report.total_dropped, "wall_s": time.time() - started,
             "generate_s": gen_total, "steps": cfg.steps, "final_beta": kl_ctl.value}
     artifacts = {"reward": reward}
+    if getattr(reward, "training_info", None):  # a reward model trained for this run: its accuracy
+        info["reward_model"] = reward.training_info
     if critic is not None:
         artifacts["critic"] = acc.unwrap_model(critic)
     return TrainResult(policy, history, info, artifacts)

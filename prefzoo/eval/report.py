@@ -29,7 +29,7 @@ def _per_prompt_rewards(out: Path, arm: str, seed: int) -> list[float]:
 
 
 def summarise(out: Path, rows: list[dict], arms, world) -> list[dict]:
-    extra = [k for k in ("labeler_alignment", "position_bias", "heldout_accuracy") if any(k in r for r in rows)]
+    extra = [k for k in ("labeler_alignment", "position_bias", "rm_heldout_accuracy") if any(k in r for r in rows)]
     summary = []
     for arm in arms:
         mine = [r for r in rows if r["arm"] == arm.name]
@@ -66,7 +66,7 @@ def _fmt(v) -> str:
 def write_markdown(out: Path, summary: list[dict], world, command: str, total_s: float) -> None:
     cols = ["arm", "seeds_ok", "gold_reward_mean", "gold_reward_ci_low", "gold_reward_ci_high", "win_rate_vs_base",
             "kl_to_base", *world.categories, "mean_length", "distinct_2"]
-    cols += [k for k in ("labeler_alignment", "position_bias", "heldout_accuracy") if any(k in r for r in summary)]
+    cols += [k for k in ("labeler_alignment", "position_bias", "rm_heldout_accuracy") if any(k in r for r in summary)]
     cols += ["wall_s"]
     lines = [f"# {out.name}: comparison results", "",
              f"Produced by `{command}` in {total_s:.0f} s.", "",

@@ -386,7 +386,8 @@ class JudgeConfig:
     """Who gives AI feedback, as written in a recipe (``params.judge``)."""
 
     backend: Literal["local", "http", "reward-model", "gold", "rule"] = "local"
-    model: str = "policy"             # local: "policy" (a frozen copy of the SFT policy), an offline alias or a
+    model: str = "policy"             # local: "policy" (a frozen copy of the SFT policy), "world" (the testbed's
+                                      # feedback model), an offline alias or a
                                       # path; reward-model: a saved reward model's folder; rule: "module:fn" or "file.py:fn"
     http: dict | None = None          # backend http: url, model, api_key_env, timeout_s, retries, ... (HttpConfig)
     template: str | None = None       # {prompt} {a} {b}; None: the world's judge_template, else GENERIC_TEMPLATE
@@ -493,6 +494,11 @@ def build_judge(cfg: JudgeConfig, job, *, template: str | None = None, options: 
         return HttpJudge(from_dict(HttpConfig, cfg.http, "judge.http"), settings, cache_dir)
     if cfg.model == "policy":
         policy = frozen_policy if frozen_policy is not None else frozen_copy(job.policy)
+    elif cfg.model == "world":  # the testbed's own feedback model (a separate AI labeler, as in RLAIF)
+        policy = getattr(world, "feedback_policy", None)
+        if policy is None:
+            raise JudgeError("judge.model 'world' needs a world that provides a feedback model (the toy world "
+                             "builds one with its base); use model: policy, an alias/path, or backend: http")
     else:
         from prefzoo.models.policy import Policy
         from prefzoo.recipe import ModelConfig

@@ -91,6 +91,7 @@ def resolve_reward(spec: str, job, reward_model: dict | None = None) -> Feedback
         job.out_dir.mkdir(parents=True, exist_ok=True)
         (Path(job.out_dir) / "reward_model_training.json").write_text(json.dumps(info, indent=2, default=str))
         rm.save(saved)
+        rm.training_info = info
         return rm
     raise RewardSpecError(f"unknown reward spec {spec!r}; expected one of: {', '.join(SPECS)}")
 

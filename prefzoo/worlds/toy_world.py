@@ -10,7 +10,7 @@ import hashlib
 import json
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from prefzoo.data.loaders import records_from_list
@@ -39,6 +39,11 @@ class ToyBaseConfig:
     seed: int = 0
     flaw_rates: dict | None = None  # None: toy.DEFAULT_FLAW_RATES
     corpus_mix: dict | None = None  # None: toy.CORPUS_MIX (shares of demos, critique, judge, score)
+    # The separate AI feedback model (the "labeler" of RLAIF): same architecture, trained only on the
+    # corpus's judgements and scores, which a tiny model shares poorly with everything else.
+    feedback_records: int = 4000   # 0: no separate feedback model
+    feedback_epochs: int = 2
+    feedback_mix: dict = field(default_factory=lambda: {"demos": 0.0, "judge": 0.6, "score": 0.4})
 
 
 def conversation_records(convs: list[list[dict]]) -> list[dict]:
@@ -64,6 +69,7 @@ class ToyWorld:
     def __init__(self, noise_temperature: float = toy.DEFAULT_NOISE_TEMPERATURE):
         self.noise_temperature = noise_temperature
         self.constitution = toy.toy_constitution()
+        self.feedback_policy = None  # set by build_base when the config asks for a feedback model
         self.gold = GoldFeedback(lambda row, r: toy.gold_score(row, r).reward, _LookupIndex(), name="toy-gold")
 
     # ------------------------------------------------------------------ prompts and feedback
@@ -90,12 +96,13 @@ class ToyWorld:
         from prefzoo.models.policy import Policy
         from prefzoo.models.tiny import word_tokenizer
 
-        key = hashlib.blake2b(json.dumps({"world": "toy-v1", **asdict(cfg)}, sort_keys=True).encode(),
+        key = hashlib.blake2b(json.dumps({"world": "toy-v2", **asdict(cfg)}, sort_keys=True).encode(),
                               digest_size=8).hexdigest()
         path = Path(cache_dir) / "bases" / f"toy-{key}"
         model_cfg = ModelConfig(base=str(path / "model"), max_length=cfg.max_length)
         if (path / "done").exists():
             log(f"base: cached {path}")
+            self._load_feedback(path, cfg)
             return Policy.load(model_cfg), {"cached": True, "path": str(path), **json.loads((path / "done").read_text())}
         t0 = time.time()
         tiny = dict(hidden_size=cfg.hidden_size, num_hidden_layers=cfg.num_hidden_layers,
@@ -109,23 +116,39 @@ class ToyWorld:
                   ("sft", [{"prompt": [{"role": "user", "content": d["prompt"]}], "completion": d["completion"]}
                            for d in toy.sft_demonstrations(cfg.sft_records, cfg.seed + 1, cfg.flaw_rates)],
                    cfg.sft_epochs, cfg.sft_lr, "linear")]
+        if cfg.feedback_records:
+            feedback = Policy.load(ModelConfig(base="tiny", max_length=cfg.max_length, tiny=tiny),
+                                   vocab=toy.vocabulary(), seed=cfg.seed + 7)
+            stages.append(("feedback", conversation_records(toy.pretraining_corpus(
+                cfg.feedback_records, cfg.seed + 2, mix=cfg.feedback_mix)), cfg.feedback_epochs, cfg.lr, "cosine"))
         timings = {}
         for name, rows, epochs, lr, schedule in stages:
+            model = feedback if name == "feedback" else policy
             t = time.time()
             ds, _ = records_from_list(rows, SFT)
             train = TrainConfig(lr=lr, batch_size=cfg.batch_size, epochs=epochs, schedule=schedule,
                                 warmup_steps=20, log_every=50, progress=True, cache_dir=str(cache_dir))
-            job = Job(policy=policy, train=train, out_dir=path / name, seed=cfg.seed, data={SFT: ds},
+            job = Job(policy=model, train=train, out_dir=path / name, seed=cfg.seed, data={SFT: ds},
                       label=f"base/{name}")
             result = train_offline(job, SFTObjective())
             timings[name] = round(time.time() - t, 1)
             log(f"base: {name} on {len(rows)} records, final loss {result.final.get('loss', float('nan')):.3f} "
                 f"({timings[name]} s)")
         policy.save(path / "model")
+        if cfg.feedback_records:
+            feedback.save(path / "feedback_model")
         info = {"build_s": round(time.time() - t0, 1), "stages_s": timings,
                 "params": sum(p.numel() for p in policy.model.parameters())}
         (path / "done").write_text(json.dumps(info))
+        self._load_feedback(path, cfg)
         return Policy.load(model_cfg), {"cached": False, "path": str(path), **info}
+
+    def _load_feedback(self, path: Path, cfg: ToyBaseConfig) -> None:
+        from prefzoo.models.policy import Policy
+
+        if cfg.feedback_records:
+            self.feedback_policy = Policy.load(ModelConfig(base=str(path / "feedback_model"), max_length=cfg.max_length))
+            self.feedback_policy.model.requires_grad_(False).eval()
 
 
 class _LookupIndex(dict):
