@@ -60,6 +60,8 @@ class CompareRecipe:
     plugins: list[str] = field(default_factory=list)
     tracker: str = "none"              # none | wandb | tensorboard: one run per arm and seed, grouped by recipe
     cache_dir: str = ".cache/prefzoo"
+    budget: str | None = None          # the name of a preset in `budgets` to apply (or --set budget=NAME)
+    budgets: dict = field(default_factory=dict)  # name -> {dotted key: value} overrides, e.g. a small CPU run
 
 
 @dataclass
@@ -75,8 +77,17 @@ class Arm:
 def load_compare_recipe(path: str | Path, overrides: list[str] | None = None) -> CompareRecipe:
     """``--set arms.NAME.params.steps=2`` reaches the arm called NAME; other keys as in train recipes."""
     data = read_yaml(path)
-    arm_sets = [o for o in overrides or [] if o.startswith("arms.")]
-    data = apply_overrides(data, [o for o in overrides or [] if not o.startswith("arms.")])
+    overrides = list(overrides or [])
+    # a named budget (``--set budget=small``) is a preset of overrides the recipe defines; explicit --set wins
+    budget = next((o.split("=", 1)[1].strip() for o in reversed(overrides) if o.startswith("budget=")), None)
+    budget = budget or data.get("budget")
+    if budget:
+        presets = data.get("budgets") or {}
+        if budget not in presets:
+            raise ConfigError(f"budget {budget!r} is not defined in {path}; defined: {', '.join(presets) or 'none'}")
+        overrides = [f"{k}={json.dumps(v)}" for k, v in presets[budget].items()] + overrides
+    arm_sets = [o for o in overrides if o.startswith("arms.")]
+    data = apply_overrides(data, [o for o in overrides if not o.startswith("arms.")])
     arms = [dict(a) for a in data.get("arms") or []]
     for item in arm_sets:
         name, _, rest = item[len("arms."):].partition(".")
@@ -127,11 +138,7 @@ def expand_arms(recipe: CompareRecipe) -> list[Arm]:
 
 
 def make_world(name: str):
-    if name == "toy":
-        from prefzoo.worlds.toy_world import ToyWorld
-
-        return ToyWorld()
-    from prefzoo.worlds import get_world  # further worlds register there
+    from prefzoo.worlds import get_world
 
     return get_world(name)
 
