@@ -64,7 +64,7 @@ seed: 0
 """)
     result = run_recipe(load_train_recipe(recipe), tmp_path / "out")
     rm = result.info["reward_model"]
-    assert rm["heldout_accuracy"] > 0.8, rm
+    assert rm['heldout_accuracy'] > 0.8, rm
 
     prompts = sorted({r["prompt"] for r in pairs})[:48]
     vocab = words_of([r[c] for r in pairs for c in ("prompt", "chosen", "rejected")])
@@ -72,4 +72,5 @@ seed: 0
 
     before = Policy.load(ModelConfig(base="tiny", max_length=64), vocab=vocab, seed=0)
     b, a = mean_rule_score(before, prompts), mean_rule_score(result.policy, prompts)
+    print(f"rm held-out accuracy {rm['heldout_accuracy']:.3f}; rule score before {b:.3f} after {a:.3f}")
     assert a > b + 0.1, (b, a)  # the rule's own score, measured on fresh samples
