@@ -118,6 +118,7 @@ class RLAIFConfig:
     route: ROUTE = "dpo"              # how to learn from the AI labels (see the module docstring)
     dpo_labels: Literal["hard", "soft"] = "hard"  # dpo route: the judge's pick, or its probability (see learn())
     n_prompts: int | None = None      # prompts to sample pairs for; None: all the data's prompts
+    pairs_per_prompt: int = 1         # AI labels are cheap: label k independent pairs per prompt
     temperature: float = 1.0          # sampling the two responses (RLAIF samples at T=1)
     top_p: float = 1.0
     max_new_tokens: int = 32          # response length of the samples
@@ -126,6 +127,8 @@ class RLAIFConfig:
     reward_model: dict = field(default_factory=dict)   # RewardModelConfig params (rm+ routes)
 
     def __post_init__(self):
+        if self.pairs_per_prompt < 1:
+            raise ValueError(f"pairs_per_prompt must be >= 1, got {self.pairs_per_prompt}")
         if self.n_prompts is not None and self.n_prompts < 1:
             raise ValueError("n_prompts must be >= 1 (or null for all)")
         build_learner(self.route, self.learner)  # unknown or bad learner params fail at recipe load
@@ -151,7 +154,7 @@ class RLAIF(Algorithm):
 
     def run(self, job: Job) -> TrainResult:
         cfg = self.config
-        rows = prompt_rows(job, cfg.n_prompts, job.seed)
+        rows = [r for r in prompt_rows(job, cfg.n_prompts, job.seed) for _ in range(cfg.pairs_per_prompt)]
         judge = build_judge(cfg.judge, job, frozen_policy=frozen_copy(job.policy)
                             if cfg.judge.backend == "local" and cfg.judge.model == "policy" else None)
         pairs = sample_pairs(job.policy, rows, temperature=cfg.temperature, top_p=cfg.top_p,
