@@ -265,7 +265,7 @@ def run_compare(path: str | Path, out: str | Path | None = None, overrides: list
             arm_dir = out / "arms" / arm.name / f"seed-{seed}"
             done = arm_dir / "eval.json"
             if done.exists():
-                rows.append(json.loads(done.read_text())["row"])
+                rows.append({**json.loads(done.read_text())["row"], "reused": True})
                 log(f"[arm] {arm.name} seed {seed}: finished earlier, skipped")
                 continue
             t = time.time()

@@ -63,13 +63,15 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def write_markdown(out: Path, summary: list[dict], world, command: str, total_s: float) -> None:
+def write_markdown(out: Path, summary: list[dict], world, command: str, total_s: float, reused: int = 0) -> None:
     cols = ["arm", "seeds_ok", "gold_reward_mean", "gold_reward_ci_low", "gold_reward_ci_high", "win_rate_vs_base",
             "kl_to_base", *world.categories, "mean_length", "distinct_2"]
     cols += [k for k in ("labeler_alignment", "position_bias", "rm_heldout_accuracy") if any(k in r for r in summary)]
     cols += ["wall_s"]
     lines = [f"# {out.name}: comparison results", "",
-             f"Produced by `{command}` in {total_s:.0f} s.", "",
+             f"Produced by `{command}`; this invocation took {total_s:.0f} s"
+             + (f" and reused {reused} arm runs finished by an earlier one (their wall_s is from that run)."
+                if reused else "."), "",
              "Gold reward: mean over held-out prompts and seeds, 95% bootstrap CI (seeds, then prompts). "
              "Win rate: expected gold preference over the base's sample on the same prompt. KL: "
              "E[log pi - log pi_base] per sequence on the arm's own samples.", "",
@@ -95,12 +97,15 @@ def plot(out: Path, summary: list[dict], world) -> None:
     families: dict[str, list[dict]] = {}
     for r in ok:
         families.setdefault(r["family"], []).append(r)
-    for fam, rs in families.items():
+    markers = "osD^vP*Xhp<>"
+    for i, (fam, rs) in enumerate(families.items()):  # tab20 + markers: a dozen arms stay distinguishable
         rs = sorted(rs, key=lambda r: r["kl_to_base"])
         xs = [r["kl_to_base"] for r in rs]
         ys = [r["gold_reward_mean"] for r in rs]
         err = [[y - r["gold_reward_ci_low"] for y, r in zip(ys, rs)], [r["gold_reward_ci_high"] - y for y, r in zip(ys, rs)]]
-        ax.errorbar(xs, ys, yerr=err, fmt="o-" if len(rs) > 1 else "o", capsize=3, label=fam)
+        m = markers[i % len(markers)]
+        ax.errorbar(xs, ys, yerr=err, fmt=f"{m}-" if len(rs) > 1 else m, capsize=3, label=fam,
+                    color=plt.cm.tab20(i % 20))
         if len(rs) > 1:  # a sweep: label each point with its value
             for r, x, y in zip(rs, xs, ys):
                 ax.annotate(str(r["sweep_value"]), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
@@ -133,6 +138,6 @@ def write_reports(out: Path, rows: list[dict], arms, world, command: str, total_
     _write_csv(out / "results.csv", rows, ROW_COLUMNS + list(world.categories))
     summary = summarise(out, rows, arms, world)
     _write_csv(out / "summary.csv", summary, SUMMARY_COLUMNS + list(world.categories))
-    write_markdown(out, summary, world, command, total_s)
+    write_markdown(out, summary, world, command, total_s, sum(bool(r.get("reused")) for r in rows))
     plot(out, summary, world)
     return summary
