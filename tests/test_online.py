@@ -31,15 +31,6 @@ PAIRS = ROOT / "recipes" / "data" / "tiny_pairs.jsonl"
 ATOL = 1e-6
 
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models are overhead-bound: one intra-op thread is faster and immune to a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 # ----------------------------------------------------------------------------- estimators, by hand
 def test_gae_by_hand():
     """gamma=1, lambda=0.95, r = (0, 0, 1), V = (0.5, 0.4, 0.3), terminal after t=2:

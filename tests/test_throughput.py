@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from prefzoo.engine.offline import peak_flops
+from prefzoo.engine.loop import peak_flops
 from prefzoo.engine.tracking import read_metrics
 from prefzoo.recipe import load_train_recipe
 from prefzoo.runner import run_recipe

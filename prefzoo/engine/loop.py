@@ -116,3 +116,35 @@ def trim_metrics(out_dir: Path, last_step: int) -> None:
     if path.exists():
         rows = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= last_step]
         path.write_text("".join(r + "\n" for r in rows))
+
+
+# Peak dense FLOP/s per GPU (no sparsity), for the estimated MFU in metrics.jsonl. Keyed by a substring
+# of torch.cuda.get_device_name(); the first match wins. fp32 is the non-tensor-core rate (TF32 off).
+# PREFZOO_PEAK_FLOPS (FLOP/s) overrides the table for any card.
+PEAK_FLOPS = [  # (name substring, bf16, fp32)
+    ("H100 PCIe", 756e12, 51e12), ("H100 NVL", 835e12, 60e12), ("H100", 989e12, 67e12),
+    ("H200", 989e12, 67e12), ("A100", 312e12, 19.5e12),
+]
+
+
+def peak_flops(device: torch.device, bf16: bool) -> float | None:
+    """Peak dense FLOP/s of one accelerator, or None (CPU, or a card not in ``PEAK_FLOPS``)."""
+    import os
+
+    if device.type != "cuda":
+        return None
+    if os.environ.get("PREFZOO_PEAK_FLOPS"):
+        return float(os.environ["PREFZOO_PEAK_FLOPS"])
+    name = torch.cuda.get_device_name(device).lower()
+    return next(((b if bf16 else f) for key, b, f in PEAK_FLOPS if key.lower() in name), None)
+
+
+def throughput(acc, tokens: int, step_s: float, flops: float, bf16: bool) -> dict:
+    """``tokens_per_s`` (all processes) and, on a known GPU, ``mfu``: ``flops`` (model FLOPs of the step,
+    all processes: 6 N per trained token + 2 N per forward-only token, N the total parameter count)
+    over the step time and the peak of every process's card."""
+    out = {"tokens_per_s": tokens / max(step_s, 1e-9)}
+    peak = peak_flops(acc.device, bf16)
+    if peak:
+        out["mfu"] = flops / max(step_s, 1e-9) / (peak * acc.num_processes)
+    return out

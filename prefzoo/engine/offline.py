@@ -19,42 +19,10 @@ from tqdm.auto import tqdm
 from prefzoo.algos.base import Objective, PairLogps, SeqLogps, UnpairedLogps
 from prefzoo.data.records import PAIRS, SFT, UNPAIRED
 from prefzoo.engine.loop import (Checkpoints, accelerator_for, check_finite, make_optimizer, make_schedule,
-                                 trim_metrics)
+                                 throughput, trim_metrics)
 from prefzoo.engine.tracking import Tracker
 from prefzoo.job import Job, JobError, TrainResult
 from prefzoo.models.policy import Encoded, Policy
-
-
-# Peak dense FLOP/s per GPU (no sparsity), for the estimated MFU in metrics.jsonl. Keyed by a substring
-# of torch.cuda.get_device_name(); the first match wins. fp32 is the non-tensor-core rate (TF32 off).
-# PREFZOO_PEAK_FLOPS (FLOP/s) overrides the table for any card.
-PEAK_FLOPS = [  # (name substring, bf16, fp32)
-    ("H100 PCIe", 756e12, 51e12), ("H100 NVL", 835e12, 60e12), ("H100", 989e12, 67e12),
-    ("H200", 989e12, 67e12), ("A100", 312e12, 19.5e12),
-]
-
-
-def peak_flops(device: torch.device, bf16: bool) -> float | None:
-    """Peak dense FLOP/s of one accelerator, or None (CPU, or a card not in ``PEAK_FLOPS``)."""
-    import os
-
-    if device.type != "cuda":
-        return None
-    if os.environ.get("PREFZOO_PEAK_FLOPS"):
-        return float(os.environ["PREFZOO_PEAK_FLOPS"])
-    name = torch.cuda.get_device_name(device).lower()
-    return next(((b if bf16 else f) for key, b, f in PEAK_FLOPS if key.lower() in name), None)
-
-
-def throughput(acc, tokens: int, step_s: float, flops: float, bf16: bool) -> dict:
-    """``tokens_per_s`` (all processes) and, on a known GPU, ``mfu``: ``flops`` (model FLOPs of the step,
-    all processes: 6 N per trained token + 2 N per forward-only token, N the total parameter count)
-    over the step time and the peak of every process's card."""
-    out = {"tokens_per_s": tokens / max(step_s, 1e-9)}
-    peak = peak_flops(acc.device, bf16)
-    if peak:
-        out["mfu"] = flops / max(step_s, 1e-9) / (peak * acc.num_processes)
-    return out
 
 
 def _completion_rows(batch: list[Encoded], kind: str, mismatched: dict[int, list[int]] | None):

@@ -29,7 +29,7 @@ from prefzoo.data.records import PROMPTS, DropReport
 from prefzoo.engine.advantages import AdvantageInput, Advantages, kl_k1, kl_k3, masked_mean, masked_var
 from prefzoo.engine.loop import (Checkpoints, accelerator_for, check_finite, make_optimizer, make_schedule,
                                  trim_metrics)
-from prefzoo.engine.offline import throughput
+from prefzoo.engine.loop import throughput
 from prefzoo.engine.rollout import Rollout, response_logps, sample
 from prefzoo.engine.tracking import Tracker
 from prefzoo.feedback.base import Feedback, FeedbackError
