@@ -10,7 +10,6 @@ import yaml
 from prefzoo import registry
 from prefzoo.config import from_dict, to_dict
 from prefzoo.data import load_records
-from prefzoo.data.records import PROMPTS
 from prefzoo.engine.loop import accelerator_for, seed_everything
 from prefzoo.engine.tracking import Tracker
 from prefzoo.job import Job, TrainResult
@@ -86,4 +85,4 @@ def run_recipe(recipe: TrainRecipe, out_dir: str | Path, recipe_dir: Path | None
     return result
 
 
-__all__ = ["run_recipe", "build_algorithm", "load_data", "PROMPTS"]
+__all__ = ["run_recipe", "build_algorithm", "load_data"]

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import torch
-import torch.nn.functional as F
 
 from prefzoo.data.records import PAIRS, SFT, UNPAIRED, DropReport
 from prefzoo.recipe import LoraConfig, ModelConfig
@@ -330,4 +329,4 @@ def sum_logps(token_logps_: torch.Tensor, loss_mask: torch.Tensor) -> tuple[torc
 
 
 __all__ = ["Policy", "Encoded", "SeqBatch", "pad_sequences", "token_logps", "sum_logps", "completion_text",
-           "ModelError", "PROMPT_TOO_LONG", "ALIASES", "F"]
+           "ModelError", "PROMPT_TOO_LONG", "ALIASES"]
