@@ -240,7 +240,8 @@ def run_compare(path: str | Path, out: str | Path | None = None, overrides: list
 
     t = time.time()
     base, base_info = build_base(recipe, world)
-    log(f"[stage] base ready in {time.time() - t:.1f} s ({'cached' if base_info.get('cached') else 'built'})")
+    how = "loaded" if recipe.model is not None else ("cached" if base_info.get("cached") else "built")
+    log(f"[stage] base ready in {time.time() - t:.1f} s ({how})")
     eval_rows = world.prompts("eval", recipe.eval.prompts, 0)
 
     rows: list[dict] = []
