@@ -128,7 +128,7 @@ def plot(out: Path, summary: list[dict], world) -> None:
     ax.set_ylim(0, 1)
     ax.set_ylabel("rate")
     ax.set_title(f"{out.name}: category rates")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: bars reach 1.0
     fig.tight_layout()
     fig.savefig(out / "plots" / "categories.png", dpi=120)
     plt.close(fig)
