@@ -1,5 +1,5 @@
 """Two processes (DDP over gloo on the CPU) give the per-step losses of one process with the same global
-batch, and metrics are written once, by the main process.
+batch, offline (dpo) and online (ppo), and metrics are written once, by the main process.
 
 Launcher note: ``accelerate launch --cpu --num_processes 2`` starts ONE process in accelerate 1.15
 (``--cpu`` selects its simple launcher, which only fans out through ``mpirun --mpirun_hostfile``), so a
@@ -23,6 +23,7 @@ from prefzoo.engine.tracking import read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "tiny-dpo.yaml"
+PPO_RECIPE = ROOT / "recipes" / "tiny-ppo.yaml"
 STEPS = 5
 
 
@@ -32,30 +33,56 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def train_args(out: Path, cache: Path) -> list[str]:
-    return ["train", str(RECIPE), "--out", str(out), "--set", f"train.max_steps={STEPS}",
-            "--set", "train.progress=false", "--set", f"train.cache_dir={cache}"]
+def launch_two(args: list[str]) -> None:
+    """``prefzoo ARGS`` under ``accelerate launch`` with two processes (gloo DDP on the CPU)."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--main_process_port", str(free_port()), "-m", "prefzoo.cli", *args]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+
+
+def train_args(recipe: Path, out: Path, *sets: str) -> list[str]:
+    return ["train", str(recipe), "--out", str(out), "--set", "train.progress=false",
+            *[x for s in sets for x in ("--set", s)]]
+
+
+def assert_same_steps(one: Path, two: Path, keys: tuple[str, ...], steps: int) -> None:
+    result = json.loads((two / "result.json").read_text())
+    assert result["info"]["processes"] == 2, "the launcher did not start two training processes"
+    rows_one, rows_two = read_metrics(one), read_metrics(two)
+    assert [r["step"] for r in rows_one] == list(range(1, steps + 1))
+    assert [r["step"] for r in rows_two] == list(range(1, steps + 1))  # one row per step: main process only
+    for a, b in zip(rows_one, rows_two):
+        for key in keys:
+            assert b[key] == pytest.approx(a[key], abs=1e-5), (a["step"], key, a[key], b[key])
+    assert (two / "config.yaml").is_file() and (two / "model" / "config.json").is_file()
 
 
 def test_two_processes_match_one(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
-    assert cli.main(train_args(one, tmp_path / "cache1")) == 0
-
-    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-           "--main_process_port", str(free_port()), "-m", "prefzoo.cli", *train_args(two, tmp_path / "cache2")]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-
-    result = json.loads((two / "result.json").read_text())
-    assert result["info"]["processes"] == 2, "the launcher did not start two training processes"
-    rows_one, rows_two = read_metrics(one), read_metrics(two)
-    assert [r["step"] for r in rows_two] == list(range(1, STEPS + 1))  # one row per step: main process only
-    for a, b in zip(rows_one, rows_two):
-        for key in ("loss", "reward_accuracy", "reward_margin", "grad_norm"):
-            assert b[key] == pytest.approx(a[key], abs=1e-5), (a["step"], key)
+    sets = [f"train.max_steps={STEPS}"]
+    assert cli.main(train_args(RECIPE, one, *sets, f"train.cache_dir={tmp_path / 'cache1'}")) == 0
+    launch_two(train_args(RECIPE, two, *sets, f"train.cache_dir={tmp_path / 'cache2'}"))
+    assert_same_steps(one, two, ("loss", "reward_accuracy", "reward_margin", "grad_norm"), STEPS)
+    for a, b in zip(read_metrics(one), read_metrics(two)):
         assert b["tokens"] == a["tokens"], a["step"]  # counted over the global batch, not one share
-    assert (two / "config.yaml").is_file() and (two / "model" / "config.json").is_file()
     assert [p.name for p in (tmp_path / "cache2" / "reference").iterdir()] == \
         [p.name for p in (tmp_path / "cache1" / "reference").iterdir()]  # same key; no stray .tmp
+
+
+def test_online_two_processes_match_one(tmp_path):
+    """PPO (critic, GAE, advantages whitened over the whole batch, adaptive KL) gives the same per-step
+    losses, rewards and KL on two processes as on one: the sampler's draws are keyed by global row,
+    batch statistics and the token-mean loss are taken over every process's rows. One minibatch per
+    epoch: with several, each process shuffles its own prompt groups into minibatches."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    sets = ["params.steps=4", "params.minibatches=1", "params.epochs=2", "params.prompts_per_step=8"]
+    assert cli.main(train_args(PPO_RECIPE, one, *sets)) == 0
+    launch_two(train_args(PPO_RECIPE, two, *sets))
+    keys = ("loss", "policy_loss", "value_loss", "reward_mean", "reward_std", "kl", "beta", "grad_norm",
+            "entropy", "advantage_mean", "response_length", "clip_fraction", "explained_variance")
+    assert_same_steps(one, two, keys, 4)
+    rows = read_metrics(one)
+    assert len({r["reward_mean"] for r in rows}) > 1  # the rewards vary: the comparison is not trivially equal

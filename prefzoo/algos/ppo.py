@@ -37,5 +37,5 @@ class PPO(OnlineAlgorithm):
     def advantages(self, inp: AdvantageInput) -> Advantages:
         out = gae(inp.token_rewards, inp.values, inp.mask, self.config.gamma, self.config.lam)
         if self.config.whiten_advantages:
-            out.advantages = whiten(out.advantages, inp.mask)
+            out.advantages = whiten(out.advantages, inp.mask, reduce_sum=inp.reduce_sum)
         return out

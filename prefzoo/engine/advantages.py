@@ -10,8 +10,14 @@ To add an estimator, write a function here that returns an ``Advantages``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
+
+
+def local_sum(x: torch.Tensor) -> torch.Tensor:
+    """The identity: a sum over this process's rows is the sum over all rows (one process)."""
+    return x
 
 
 @dataclass
@@ -25,6 +31,9 @@ class AdvantageInput:
     group_size: int                         # samples per prompt (k)
     values: torch.Tensor | None = None      # [B, R] critic value of the state each token is produced from
     baseline: torch.Tensor | None = None    # [B] a per-row baseline score (ReMax: the greedy response's)
+    # sums a tensor over every process's rows (an all-reduce under several processes), for batch
+    # statistics such as whitening that must not depend on how the batch is split
+    reduce_sum: Callable[[torch.Tensor], torch.Tensor] = local_sum
 
 
 @dataclass
@@ -33,29 +42,37 @@ class Advantages:
     returns: torch.Tensor | None = None     # [B, R] value targets (critic algorithms only)
 
 
-def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim=None) -> torch.Tensor:
+def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim=None, denom: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of ``x`` over the mask. ``denom`` replaces the local token count (the online loop passes
+    the count of every process divided by the number of processes, so that DDP's average of the
+    processes' gradients is the gradient of one token mean over the whole batch)."""
     mask = mask.to(x.dtype)
     if dim is None:
-        return (x * mask).sum() / mask.sum().clamp(min=1)
+        return (x * mask).sum() / (mask.sum() if denom is None else denom).clamp(min=1)
     return (x * mask).sum(dim) / mask.sum(dim).clamp(min=1)
 
 
-def masked_var(x: torch.Tensor, mask: torch.Tensor, unbiased: bool = True) -> torch.Tensor:
-    mean = masked_mean(x, mask)
-    n = mask.sum()
-    var = masked_mean((x - mean) ** 2, mask)
-    if unbiased and n > 1:
-        var = var * n / (n - 1)
-    return var
+def masked_var(x: torch.Tensor, mask: torch.Tensor, unbiased: bool = True,
+               reduce_sum: Callable[[torch.Tensor], torch.Tensor] = local_sum) -> torch.Tensor:
+    """Variance of ``x`` over the mask, over every process's entries through ``reduce_sum``."""
+    m = mask.to(x.dtype)
+    n = reduce_sum(m.sum())
+    mean = reduce_sum((x * m).sum()) / n.clamp(min=1)
+    var = reduce_sum((((x - mean) ** 2) * m).sum()) / n.clamp(min=1)
+    return torch.where(n > 1, var * n / (n - 1).clamp(min=1), var) if unbiased else var
 
 
-def whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, eps: float = 1e-8) -> torch.Tensor:
-    """(x - mean) / std over the masked entries (Huang et al. 2024: whitened advantages); zero off mask."""
-    mean, var = masked_mean(x, mask), masked_var(x, mask)
+def whiten(x: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True, eps: float = 1e-8,
+           reduce_sum: Callable[[torch.Tensor], torch.Tensor] = local_sum) -> torch.Tensor:
+    """(x - mean) / std over the masked entries (Huang et al. 2024: whitened advantages); zero off mask.
+    Mean and unbiased variance are taken over every process's entries through ``reduce_sum``."""
+    m = mask.to(x.dtype)
+    mean = reduce_sum((x * m).sum()) / reduce_sum(m.sum()).clamp(min=1)
+    var = masked_var(x, mask, reduce_sum=reduce_sum)
     out = (x - mean) * torch.rsqrt(var + eps)
     if not shift_mean:
         out = out + mean
-    return out * mask.to(x.dtype)
+    return out * m
 
 
 # ----------------------------------------------------------------------------- KL estimators
@@ -123,5 +140,5 @@ def sequence_advantages(seq_adv: torch.Tensor, mask: torch.Tensor) -> Advantages
     return Advantages(seq_adv.unsqueeze(-1) * mask.to(seq_adv.dtype))
 
 
-__all__ = ["AdvantageInput", "Advantages", "masked_mean", "masked_var", "whiten", "kl_k1", "kl_k3", "gae",
+__all__ = ["AdvantageInput", "Advantages", "local_sum", "masked_mean", "masked_var", "whiten", "kl_k1", "kl_k3", "gae",
            "rloo", "group_normalized", "remax", "sequence_advantages"]

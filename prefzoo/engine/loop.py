@@ -2,6 +2,7 @@
 checkpoints that resume exactly, and the per-run tracker."""
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import shutil
@@ -32,6 +33,29 @@ def accelerator_for(train: TrainConfig):
     return _ACCELERATOR[precision]
 
 
+@contextlib.contextmanager
+def generation_model(acc, model):
+    """Yield (module to decode with, synced) for a prepared ``model``.
+
+    DDP or one process: the unwrapped module; each process decodes on its own. FSDP: the wrapped
+    module, whose forward gathers each layer's shards, so every process must make the same number of
+    forwards (``synced``: decoding goes on until all processes are done). DeepSpeed ZeRO-3: the
+    parameters gathered on every process for the whole decode (``GatheredParameters``; needs memory for
+    one full copy of the weights per GPU), then the unwrapped module decodes freely."""
+    from accelerate.utils import DistributedType
+
+    kind = acc.distributed_type
+    if kind == DistributedType.DEEPSPEED and getattr(acc.state.deepspeed_plugin, "zero_stage", 0) == 3:
+        import deepspeed
+
+        with deepspeed.zero.GatheredParameters(list(model.parameters()), modifier_rank=None):
+            yield acc.unwrap_model(model), False
+    elif kind == DistributedType.FSDP:
+        yield model, True
+    else:
+        yield acc.unwrap_model(model), False
+
+
 def make_optimizer(model: torch.nn.Module, train: TrainConfig) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
@@ -58,7 +82,20 @@ def make_schedule(optimizer: torch.optim.Optimizer, train: TrainConfig, total_st
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def check_finite(step: int, name: str, value: torch.Tensor, last_checkpoint: int | None) -> None:
+def grad_norm(acc, params, max_norm: float) -> torch.Tensor | None:
+    """Clip to ``max_norm`` (0 or less: no clipping) and return the total gradient norm, through
+    accelerate so that it is the norm of the whole model under FSDP too. DeepSpeed clips inside its
+    engine (its own config) and reports its last norm as a float, or None when unknown."""
+    norm = acc.clip_grad_norm_(params, max_norm if max_norm > 0 else float("inf"))
+    return None if norm is None else torch.as_tensor(norm, dtype=torch.float32)
+
+
+def check_finite(step: int, name: str, value: torch.Tensor | float | None, last_checkpoint: int | None) -> None:
+    """Stop with a message naming the step and the last good checkpoint when ``value`` is not finite
+    (None: not known, e.g. DeepSpeed's grad norm before its first step, is not checked)."""
+    if value is None:
+        return
+    value = torch.as_tensor(value)
     if not torch.isfinite(value).all():
         kept = f"the last good checkpoint is step {last_checkpoint}" if last_checkpoint else "no checkpoint was written yet"
         raise NonFiniteError(f"non-finite {name} ({value.detach().float().cpu().tolist()}) at step {step}; "

@@ -18,8 +18,8 @@ from tqdm.auto import tqdm
 
 from prefzoo.algos.base import Objective, PairLogps, SeqLogps, UnpairedLogps
 from prefzoo.data.records import PAIRS, SFT, UNPAIRED
-from prefzoo.engine.loop import (Checkpoints, accelerator_for, check_finite, make_optimizer, make_schedule,
-                                 throughput, trim_metrics)
+from prefzoo.engine.loop import (Checkpoints, accelerator_for, check_finite, grad_norm, make_optimizer,
+                                 make_schedule, throughput, trim_metrics)
 from prefzoo.engine.tracking import Tracker
 from prefzoo.job import Job, JobError, TrainResult
 from prefzoo.models.policy import Encoded, Policy
@@ -190,9 +190,8 @@ def train_offline(job: Job, objective: Objective) -> TrainResult:
             tokens_total += sum(len(a) + len(b) for a, b in zip(all_p, all_c))
             for k, v in {"loss": out.loss.detach(), **out.metrics}.items():
                 sums[k] = sums.get(k, 0.0) + v.detach().float() / len(micro)
-        grad_norm = (acc.clip_grad_norm_(model.parameters(), train.max_grad_norm) if train.max_grad_norm > 0
-                     else torch.norm(torch.stack([p.grad.norm() for p in model.parameters() if p.grad is not None])))
-        check_finite(step + 1, "gradient norm", grad_norm, last_ckpt)
+        norm = grad_norm(acc, model.parameters(), train.max_grad_norm)
+        check_finite(step + 1, "gradient norm", norm, last_ckpt)
         optimizer.step()
         schedule.step()
         optimizer.zero_grad(set_to_none=True)
@@ -201,7 +200,8 @@ def train_offline(job: Job, objective: Objective) -> TrainResult:
             reduced = {k: acc.reduce(v.to(acc.device), reduction="mean").item() for k, v in sums.items()}
             step_s, step_tokens = time.time() - t0, tokens_total - tokens_before
             flops = (6 + 2 * ref_forward) * n_params * step_tokens
-            row = tracker.log(done, {**reduced, "grad_norm": float(grad_norm), "lr": schedule.get_last_lr()[0],
+            known = {} if norm is None else {"grad_norm": float(norm)}  # DeepSpeed may not report one
+            row = tracker.log(done, {**reduced, **known, "lr": schedule.get_last_lr()[0],
                                      "tokens": tokens_total, "step_s": step_s,
                                      **throughput(acc, step_tokens, step_s, flops, bf16)})
             history.append(row)

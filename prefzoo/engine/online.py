@@ -26,16 +26,17 @@ from tqdm.auto import tqdm
 
 from prefzoo.algos.base import Algorithm, LossOutput
 from prefzoo.data.records import PROMPTS, DropReport
-from prefzoo.engine.advantages import AdvantageInput, Advantages, kl_k1, kl_k3, masked_mean, masked_var
-from prefzoo.engine.loop import (Checkpoints, accelerator_for, check_finite, make_optimizer, make_schedule,
-                                 trim_metrics)
-from prefzoo.engine.loop import throughput
-from prefzoo.engine.rollout import Rollout, response_logps, sample
+from prefzoo.engine.advantages import (AdvantageInput, Advantages, kl_k1, kl_k3, local_sum, masked_mean,
+                                       masked_var)
+from prefzoo.engine.loop import (Checkpoints, accelerator_for, check_finite, generation_model, grad_norm,
+                                 make_optimizer, make_schedule, throughput, trim_metrics)
+from prefzoo.engine.rollout import Draws, Rollout, response_logps, sample
 from prefzoo.engine.tracking import Tracker
 from prefzoo.feedback.base import Feedback, FeedbackError
 from prefzoo.job import Job, JobError, TrainResult
 
 PROMPT_OVER_LIMIT = "prompt longer than max_prompt_length"
+ROLLOUT_BACKENDS = ("loop", "generate", "vllm")
 
 
 @dataclass
@@ -57,6 +58,8 @@ class OnlineConfig:
     minibatches: int = 1              # minibatches per pass (each holds whole prompt groups)
     recompute_logps: bool = False     # old log-probs from a training forward instead of the sampler's
     reward_model: dict = field(default_factory=dict)  # RewardModelConfig params, when reward is "reward-model"
+    rollout_backend: str = "loop"     # loop (own KV-cache decoder) | generate (HF generate) | vllm (falls back to loop)
+    vllm: dict = field(default_factory=dict)          # VLLMRollout options (gpu_memory_utilization, ...)
 
     def __post_init__(self):
         if self.steps < 1 or self.prompts_per_step < 1 or self.samples_per_prompt < 1:
@@ -67,6 +70,8 @@ class OnlineConfig:
             raise ValueError("need 0 < top_p <= 1 and temperature > 0")
         if self.target_kl is not None and self.target_kl <= 0:
             raise ValueError("target_kl must be > 0 (or null for a fixed beta)")
+        if self.rollout_backend not in ROLLOUT_BACKENDS:
+            raise ValueError(f"rollout_backend must be one of {', '.join(ROLLOUT_BACKENDS)}, not {self.rollout_backend!r}")
 
 
 @dataclass
@@ -83,6 +88,11 @@ class OnlineBatch:
     returns: torch.Tensor | None = None
     labels: torch.Tensor | None = None    # [B/2] P(row 2i better than row 2i+1), feedback_kind "prefer"
     beta: float = 0.0
+    token_norm: torch.Tensor | None = None  # response tokens of this minibatch on all processes / processes
+
+    def mean(self, x: torch.Tensor) -> torch.Tensor:
+        """Token-level mean over the minibatch of every process (see ``masked_mean``'s ``denom``)."""
+        return masked_mean(x, self.mask, denom=self.token_norm)
 
 
 def apply_no_eos_penalty(scores: torch.Tensor, eos: torch.Tensor, penalty: float | None) -> torch.Tensor:
@@ -107,30 +117,32 @@ class KLController:
 
 
 # ----------------------------------------------------------------------------- losses (pure)
-def clipped_policy_loss(logps, old_logps, advantages, mask, eps: float = 0.2):
+def clipped_policy_loss(logps, old_logps, advantages, mask, eps: float = 0.2, denom=None):
     """PPO's clipped surrogate (Schulman et al. 2017, eq. 7), token-level masked mean:
     max(-A r, -A clip(r, 1-eps, 1+eps)), r = exp(log pi - log pi_old).
-    Returns (loss, clip_fraction, ratio_mean)."""
+    Returns (loss, clip_fraction, ratio_mean). ``denom``: see ``masked_mean``."""
     ratio = torch.exp(logps - old_logps)
     unclipped = -advantages * ratio
     clipped = -advantages * torch.clamp(ratio, 1.0 - eps, 1.0 + eps)
-    loss = masked_mean(torch.maximum(unclipped, clipped), mask)
-    clip_frac = masked_mean((clipped > unclipped).float(), mask)
-    return loss, clip_frac.detach(), masked_mean(ratio, mask).detach()
+    loss = masked_mean(torch.maximum(unclipped, clipped), mask, denom=denom)
+    clip_frac = masked_mean((clipped > unclipped).float(), mask, denom=denom)
+    return loss, clip_frac.detach(), masked_mean(ratio, mask, denom=denom).detach()
 
 
-def clipped_value_loss(values, old_values, returns, mask, eps: float = 0.2):
+def clipped_value_loss(values, old_values, returns, mask, eps: float = 0.2, denom=None):
     """0.5 * max((V - G)^2, (V_clip - G)^2), V_clip = V_old + clip(V - V_old, -eps, eps), masked mean.
     Returns (loss, value_clip_fraction)."""
     v_clip = old_values + torch.clamp(values - old_values, -eps, eps)
     a, b = (values - returns) ** 2, (v_clip - returns) ** 2
-    return 0.5 * masked_mean(torch.maximum(a, b), mask), masked_mean((b > a).float(), mask).detach()
+    return (0.5 * masked_mean(torch.maximum(a, b), mask, denom=denom),
+            masked_mean((b > a).float(), mask, denom=denom).detach())
 
 
-def explained_variance(values, returns, mask) -> torch.Tensor:
-    """1 - Var(G - V) / Var(G) over response tokens (1: perfect critic, 0: no better than a constant)."""
-    var = masked_var(returns, mask)
-    return 1.0 - masked_var(returns - values, mask) / var.clamp(min=1e-8)
+def explained_variance(values, returns, mask, reduce_sum=local_sum) -> torch.Tensor:
+    """1 - Var(G - V) / Var(G) over response tokens (1: perfect critic, 0: no better than a constant),
+    over every process's tokens through ``reduce_sum``."""
+    var = masked_var(returns, mask, reduce_sum=reduce_sum)
+    return 1.0 - masked_var(returns - values, mask, reduce_sum=reduce_sum) / var.clamp(min=1e-8)
 
 
 # ----------------------------------------------------------------------------- the algorithm base
@@ -157,14 +169,16 @@ class OnlineAlgorithm(Algorithm):
 
     def loss(self, b: OnlineBatch) -> LossOutput:
         """Clipped policy-gradient surrogate; + beta * mean k3 when kl_in_loss; + value loss when uses_critic."""
-        pg, clip_frac, ratio = clipped_policy_loss(b.logps, b.old_logps, b.advantages, b.mask, self.config.clip_eps)
+        pg, clip_frac, ratio = clipped_policy_loss(b.logps, b.old_logps, b.advantages, b.mask, self.config.clip_eps,
+                                                   b.token_norm)
         total, metrics = pg, {"policy_loss": pg.detach(), "clip_fraction": clip_frac, "ratio_mean": ratio}
         if self.kl_in_loss:
-            k3 = masked_mean(kl_k3(b.logps, b.ref_logps), b.mask)
+            k3 = b.mean(kl_k3(b.logps, b.ref_logps))
             total = total + b.beta * k3
             metrics["kl_k3"] = k3.detach()
         if self.uses_critic:
-            vf, vclip = clipped_value_loss(b.values, b.old_values, b.returns, b.mask, self.config.value_clip_eps)
+            vf, vclip = clipped_value_loss(b.values, b.old_values, b.returns, b.mask, self.config.value_clip_eps,
+                                           b.token_norm)
             total = total + self.config.vf_coef * vf
             metrics.update(value_loss=vf.detach(), value_clip_fraction=vclip)
         return LossOutput(total, (b.logps * b.mask).sum(-1).detach(), metrics)
@@ -190,13 +204,11 @@ def encode_prompts(policy, records, limit: int) -> tuple[list[Any], list[list[in
 
 def critic_values(critic, ro: Rollout) -> torch.Tensor:
     """V(state before each response token) [B, R]: the critic's value at the previous position, run
-    with the rollout's position ids (left padding) like the policy."""
+    with the rollout's position ids (left padding) like the policy. Called through the module itself
+    (not its parts), so a DDP-wrapped critic synchronises its gradients."""
     P, R = ro.prompt_width, ro.response_mask.shape[1]
-    out = critic.backbone(input_ids=ro.input_ids, attention_mask=ro.attention_mask,
-                          position_ids=ro.position_ids, use_cache=False)
-    hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
-    hidden = hidden[:, P - 1: P - 1 + R]
-    return critic.head(hidden.to(critic.head.weight.dtype)).squeeze(-1).float() * ro.response_mask
+    values = critic(ro.input_ids, ro.attention_mask, ro.position_ids)
+    return values[:, P - 1: P - 1 + R] * ro.response_mask
 
 
 def make_critic(policy, reward: Feedback):
@@ -229,6 +241,31 @@ def checked_prefer(feedback: Feedback, prompts, a, b) -> torch.Tensor:
     return p.clamp(0.0, 1.0)
 
 
+def _draw_seed(seed: int, step: int) -> int:
+    """The sampler's seed for one step: fixed by (run seed, step), so a resumed run and a run on any
+    number of processes draw the same responses."""
+    return (seed * 1_000_003 + step) * 7919 + 17
+
+
+def _rows_of(process: int, processes: int, prompts_here: int, k: int) -> list[int]:
+    """Global row indices of this process's rows: it takes every ``processes``-th prompt of the step
+    (``order[process::processes]``), and each prompt has ``k`` rows, group-major."""
+    return [(process + j * processes) * k + r for j in range(prompts_here) for r in range(k)]
+
+
+def rollout_engine(cfg: OnlineConfig, policy, is_main: bool):
+    """(backend name, vLLM engine or None, note). ``vllm`` falls back to ``loop`` when it cannot run,
+    and says why; the choice goes to the log and the run's info."""
+    if cfg.rollout_backend != "vllm":
+        return cfg.rollout_backend, None, ""
+    from prefzoo.engine.vllm_backend import VLLMRollout, vllm_unavailable_reason
+
+    why = vllm_unavailable_reason()
+    if why:
+        return "loop", None, f"vllm requested but unavailable ({why}); generating with the loop backend"
+    return "vllm", VLLMRollout(policy, **cfg.vllm), ""
+
+
 def _prompt_order(n: int, seed: int, step: int, per_step: int) -> list[int]:
     """Indices of the prompts for ``step``: a seeded permutation per pass over the prompt set."""
     out, pos = [], step * per_step
@@ -248,7 +285,10 @@ def train_online(job: Job, algo: OnlineAlgorithm) -> TrainResult:
     cfg, train, policy = algo.config, job.train, job.policy
     acc = accelerator_for(train)
     started = time.time()
-    k = algo.samples_per_prompt
+    k, P = algo.samples_per_prompt, acc.num_processes
+    if cfg.prompts_per_step % P:
+        raise JobError(f"prompts_per_step={cfg.prompts_per_step} does not split evenly over {P} processes: "
+                       f"set it to a multiple of {P} (each process samples prompts_per_step / {P} prompts)")
 
     # 1. prompts (over-long ones dropped and counted) and the reward source
     prompts, prompt_ids, report = encode_prompts(policy, job.records(PROMPTS), cfg.max_prompt_length)
@@ -258,6 +298,9 @@ def train_online(job: Job, algo: OnlineAlgorithm) -> TrainResult:
         raise JobError(f"{len(prompts)} usable prompts, fewer than prompts_per_step={cfg.prompts_per_step} "
                        f"({report.summary()})")
     reward = resolve_reward(cfg.reward, job, cfg.reward_model)
+    backend, vllm_engine, backend_note = rollout_engine(cfg, policy, acc.is_main_process)
+    if acc.is_main_process:
+        print(f"[{job.label or algo.name}] rollout backend: {backend}" + (f" ({backend_note})" if backend_note else ""))
 
     # 2. models: reference fixed before anything trains (or loads), critic, optimizer over both
     with policy.reference_model():
@@ -288,6 +331,10 @@ def train_online(job: Job, algo: OnlineAlgorithm) -> TrainResult:
             trim_metrics(job.out_dir, start)
     tracker = job.tracker or Tracker(job.out_dir, "none", enabled=acc.is_main_process, resume=start > 0)
     params = [p for p in trainable.parameters() if p.requires_grad]
+
+    def reduce_sum(t: torch.Tensor) -> torch.Tensor:  # a sum over every process's rows (batch statistics)
+        return acc.reduce(t, reduction="sum")
+
     history: list[dict] = []
     gen_total = 0.0
     bar = tqdm(total=cfg.steps, initial=start, desc=job.label or algo.name,
@@ -296,12 +343,17 @@ def train_online(job: Job, algo: OnlineAlgorithm) -> TrainResult:
     for step in range(start, cfg.steps):
         t0 = time.time()
         # 3. rollout: this process's prompts, each repeated k times (rows group-major)
-        idx = _prompt_order(len(prompts), job.seed, step, cfg.prompts_per_step)[acc.process_index::acc.num_processes]
+        idx = _prompt_order(len(prompts), job.seed, step, cfg.prompts_per_step)[acc.process_index::P]
         rows_p = [prompts[i] for i in idx for _ in range(k)]
         rows_ids = [prompt_ids[i] for i in idx for _ in range(k)]
-        unwrapped = acc.unwrap_model(model)
-        ro = sample(policy, rows_p, rows_ids, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
-                    top_p=cfg.top_p, model=unwrapped)
+        draws = Draws(_draw_seed(job.seed, step), cfg.prompts_per_step * k, _rows_of(acc.process_index, P, len(idx), k))
+        if vllm_engine is not None:
+            ro = vllm_engine.sample(policy, rows_p, rows_ids, max_new_tokens=cfg.max_new_tokens,
+                                    temperature=cfg.temperature, top_p=cfg.top_p)
+        else:
+            with generation_model(acc, model) as (gen_model, synced):
+                ro = sample(policy, rows_p, rows_ids, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
+                            top_p=cfg.top_p, model=gen_model, backend=backend, draws=draws, synced=synced)
         gen_s = time.time() - t0
         mask = ro.response_mask
         seq_tokens = sum(len(p) for p in ro.prompt_ids) + float(ro.lengths.sum())  # prompt + response
@@ -318,8 +370,10 @@ def train_online(job: Job, algo: OnlineAlgorithm) -> TrainResult:
         scores = apply_no_eos_penalty(scores, ro.eos, cfg.no_eos_penalty)
         if algo.needs_greedy_baseline:
             t1 = time.time()
-            greedy = sample(policy, [prompts[i] for i in idx], [prompt_ids[i] for i in idx],
-                            max_new_tokens=cfg.max_new_tokens, do_sample=False, model=unwrapped)
+            with generation_model(acc, model) as (gen_model, synced):
+                greedy = sample(policy, [prompts[i] for i in idx], [prompt_ids[i] for i in idx],
+                                max_new_tokens=cfg.max_new_tokens, do_sample=False, model=gen_model,
+                                backend=backend if backend != "vllm" else "loop", synced=synced)
             gen_s += time.time() - t1
             greedy_tokens = sum(len(p) for p in greedy.prompt_ids) + float(greedy.lengths.sum())
             base = reward.checked_score(greedy.prompts, greedy.texts).to(mask.device)
@@ -342,7 +396,7 @@ def train_online(job: Job, algo: OnlineAlgorithm) -> TrainResult:
         last = (ro.lengths.long() - 1).clamp(min=0)
         token_rewards = token_rewards.scatter_add(1, last.unsqueeze(1), scores.unsqueeze(1).to(kl_tok.dtype))
         seq_rewards = scores - beta * kl_seq if algo.kl_in_reward else scores
-        adv = algo.advantages(AdvantageInput(seq_rewards, token_rewards, mask, k, old_values, baseline))
+        adv = algo.advantages(AdvantageInput(seq_rewards, token_rewards, mask, k, old_values, baseline, reduce_sum))
 
         # 6. K epochs of minibatch updates over whole prompt groups
         t_train = time.time()
@@ -358,6 +412,9 @@ def train_online(job: Job, algo: OnlineAlgorithm) -> TrainResult:
                 rows = [g * k + j for g in sorted(chunk) for j in range(k)]
                 mb = ro.select(rows)
                 r = torch.as_tensor(rows, device=mask.device)
+                # every process's tokens / processes: DDP averages gradients, so each process divides its
+                # token sum by this and the average is one mean over the whole minibatch
+                norm = acc.reduce(mb.response_mask.sum(), reduction="sum") / P
                 with acc.autocast():
                     logps = response_logps(model, mb, cfg.temperature)
                     values = critic_values(critic, mb) if critic is not None else None
@@ -366,19 +423,21 @@ def train_online(job: Job, algo: OnlineAlgorithm) -> TrainResult:
                         lab = labels[torch.as_tensor(sorted(chunk), device=mask.device)]
                     batch = OnlineBatch(logps, old_logps[r], mb.response_mask, adv.advantages[r], ref_logps[r],
                                         values, None if old_values is None else old_values[r],
-                                        None if adv.returns is None else adv.returns[r], lab, beta)
+                                        None if adv.returns is None else adv.returns[r], lab, beta, norm)
                     out = algo.loss(batch)
                 check_finite(step, "loss", out.loss, last_ckpt)
                 acc.backward(out.loss)
-                grad_norm = (acc.clip_grad_norm_(params, train.max_grad_norm) if train.max_grad_norm > 0
-                             else torch.norm(torch.stack([p.grad.norm() for p in params if p.grad is not None])))
-                check_finite(step, "gradient norm", grad_norm, last_ckpt)
+                gnorm = grad_norm(acc, params, train.max_grad_norm)
+                check_finite(step, "gradient norm", gnorm, last_ckpt)
                 optimizer.step()
                 schedule.step()
                 optimizer.zero_grad(set_to_none=True)
                 n_updates += 1
-                for key, v in {"loss": out.loss.detach(), "grad_norm": grad_norm, **out.metrics}.items():
+                known = {} if gnorm is None else {"grad_norm": gnorm}  # DeepSpeed may not report one
+                for key, v in {"loss": out.loss.detach(), **known, **out.metrics}.items():
                     sums[key] = sums.get(key, 0.0) + v.detach().float()
+        if vllm_engine is not None:  # the next rollout samples from the updated weights
+            vllm_engine.sync(model)
         train_s = time.time() - t_train
         kl_ctl.update(float(acc.reduce(kl_seq.mean().detach(), reduction="mean")), len(ro) * acc.num_processes)
 
@@ -390,15 +449,18 @@ def train_online(job: Job, algo: OnlineAlgorithm) -> TrainResult:
             if labels is None:
                 all_scores = acc.gather(scores.float())
                 step_metrics.update(reward_mean=all_scores.mean(), reward_std=all_scores.std(correction=0))
+            tokens_all = acc.reduce(mask.sum(), reduction="sum") / P  # token means over every process's rows
             step_metrics.update(
-                kl=kl_seq.mean(), entropy=masked_mean(ro.entropy, mask), response_length=ro.lengths.mean(),
-                eos_fraction=ro.eos.float().mean(), advantage_mean=masked_mean(adv.advantages, mask))
+                kl=kl_seq.mean(), response_length=ro.lengths.mean(), eos_fraction=ro.eos.float().mean(),
+                advantage_mean=masked_mean(adv.advantages, mask, denom=tokens_all))
+            if ro.entropy is not None:  # not reported by the vLLM backend
+                step_metrics["entropy"] = masked_mean(ro.entropy, mask, denom=tokens_all)
             if labels is not None:
                 step_metrics["preference_mean"] = labels.mean()
             if baseline is not None:
                 step_metrics["baseline_reward_mean"] = baseline.mean()
             if old_values is not None and adv.returns is not None:
-                step_metrics["explained_variance"] = explained_variance(old_values, adv.returns, mask)
+                step_metrics["explained_variance"] = explained_variance(old_values, adv.returns, mask, reduce_sum)
             reduced = {key: acc.reduce(torch.as_tensor(v, dtype=torch.float32, device=mask.device).reshape(()),
                                        reduction="mean").item() for key, v in step_metrics.items()}
             # throughput: tokens of the rollout rows (prompt + response, all processes) per second of
@@ -429,7 +491,8 @@ def train_online(job: Job, algo: OnlineAlgorithm) -> TrainResult:
         tracker.close()
     policy.model = acc.unwrap_model(model)
     info = {"data": report.as_dict(), "prompts_dropped": report.total_dropped, "wall_s": time.time() - started,
-            "generate_s": gen_total, "steps": cfg.steps, "final_beta": kl_ctl.value}
+            "generate_s": gen_total, "steps": cfg.steps, "final_beta": kl_ctl.value, "processes": P,
+            "rollout_backend": backend + (f" ({backend_note})" if backend_note else "")}
     artifacts = {"reward": reward}
     if getattr(reward, "training_info", None):  # a reward model trained for this run: its accuracy
         info["reward_model"] = reward.training_info

@@ -107,6 +107,33 @@ def assemble(policy: Policy, prompts: list[Any], prompt_ids: list[list[int]], re
                    position_ids_of(attn).to(dev), r_mask.float().to(dev), torch.tensor(eos, device=dev))
 
 
+@dataclass
+class Draws:
+    """Where the sampler's uniform draws come from, so that a row's tokens depend on (seed, the row's
+    index in the global batch) and not on how rows are split over processes: at every decoding step
+    one ``torch.rand(total_rows)`` is drawn from a generator seeded with ``seed`` and each process
+    takes the entries of its own ``rows``. With one process ``rows`` is ``range(total_rows)``."""
+
+    seed: int
+    total_rows: int
+    rows: list[int]
+
+    def generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(self.seed)
+
+    def take(self, gen: torch.Generator) -> torch.Tensor:
+        return torch.rand(self.total_rows, generator=gen, dtype=torch.float64)[self.rows]
+
+
+def inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """The token whose cumulative-probability interval holds ``u`` (one uniform in [0, 1) per row), in
+    float64. Zero-probability tokens (cut by top-p) are never picked: ``right=True`` returns the first
+    index whose cumulative mass exceeds ``u * total``."""
+    cdf = probs.double().cumsum(-1)
+    target = (u.to(cdf) * cdf[:, -1]).unsqueeze(-1)
+    return torch.searchsorted(cdf, target, right=True).squeeze(-1).clamp(max=probs.shape[-1] - 1)
+
+
 def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
     """Nucleus filtering: keep the smallest set of tokens whose probability reaches ``top_p``."""
     if top_p >= 1.0:
@@ -121,25 +148,30 @@ def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
 @torch.no_grad()
 def sample(policy: Policy, prompts: list[Any], prompt_ids: list[list[int]], *, max_new_tokens: int,
            temperature: float = 1.0, top_p: float = 1.0, do_sample: bool = True, model=None,
-           backend: str = "loop") -> Rollout:
+           backend: str = "loop", draws: Draws | None = None, synced: bool = False) -> Rollout:
     """One response per row (KV cache, left padding with matching position ids, stop at EOS).
 
     ``backend="loop"``: a plain decoding loop over the model's KV cache (one prefill, then one token
-    per step; no logits processors), the fast path. ``backend="generate"``: ``model.generate``.
+    per step; no logits processors), the fast path. It samples by inverse CDF from ``draws`` (or from
+    the global RNG when None), so a run's samples do not depend on the number of processes. With
+    ``synced`` it keeps stepping until every process is done (sharded models, FSDP / ZeRO-3, run
+    collectives in each forward, so all processes must make the same number of forwards).
+    ``backend="generate"``: ``model.generate`` (its own sampler; ``synced_gpus`` when ``synced``).
     Sampler log-probs are log_softmax(logits / temperature) of the sampled tokens: with top_p = 1 that
     is exactly the distribution sampled from; with top_p < 1 it is the untruncated tempered
     distribution, the one the training forward recomputes (the convention of Huang et al. 2024 and TRL).
     """
     model = model if model is not None else policy.model
     if backend == "loop":
-        return _sample_loop(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p, do_sample, model)
+        return _sample_loop(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p, do_sample, model,
+                            draws, synced)
     if backend != "generate":
         raise ValueError(f"unknown rollout backend {backend!r}: loop | generate")
     pad, eos_id = policy.tokenizer.pad_token_id, policy.tokenizer.eos_token_id
     ids, attn = left_pad(prompt_ids, pad)
     dev = policy.device
     kwargs = dict(do_sample=do_sample, max_new_tokens=max_new_tokens, pad_token_id=pad, eos_token_id=eos_id,
-                  return_dict_in_generate=True, output_logits=True, top_p=1.0, temperature=1.0)
+                  return_dict_in_generate=True, output_logits=True, top_p=1.0, temperature=1.0, synced_gpus=synced)
     if do_sample:
         kwargs.update(temperature=temperature, top_p=top_p)
     was_training = model.training
@@ -162,7 +194,20 @@ def sample(policy: Policy, prompts: list[Any], prompt_ids: list[list[int]], *, m
     return ro
 
 
-def _sample_loop(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p, do_sample, model) -> Rollout:
+def _all_done(done: torch.Tensor, synced: bool) -> bool:
+    """This process's rows are all done; with ``synced``, every process's rows are."""
+    if not synced:
+        return bool(done.all())
+    import torch.distributed as td
+
+    flag = done.all().to(torch.int32).reshape(1)
+    if td.is_available() and td.is_initialized():
+        td.all_reduce(flag, op=td.ReduceOp.MIN)
+    return bool(flag.item())
+
+
+def _sample_loop(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p, do_sample, model,
+                 draws: Draws | None = None, synced: bool = False) -> Rollout:
     from transformers import DynamicCache
 
     pad, eos_id = policy.tokenizer.pad_token_id, policy.tokenizer.eos_token_id
@@ -172,13 +217,15 @@ def _sample_loop(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p
     pos = position_ids_of(attn)
     cache = DynamicCache(config=getattr(model, "config", None))
     # transformers >= 5.2x names the argument ``cache``; older versions ``past_key_values``
-    fwd = getattr(model, "forward", model)
+    # (read from the inner module: a DDP/FSDP wrapper's forward takes **kwargs and would hide it)
+    fwd = getattr(getattr(model, "module", model), "forward", model)
     cache_kw = "cache" if "cache" in inspect.signature(fwd).parameters else "past_key_values"
     was_training = model.training
     model.eval()
     B = ids.shape[0]
     done = torch.zeros(B, dtype=torch.bool, device=dev)
     tokens, logps, ents = [], [], []
+    gen = draws.generator() if draws is not None else None
     try:
         out = model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1,
                     **{cache_kw: cache})
@@ -188,7 +235,8 @@ def _sample_loop(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p
                 logits = logits / temperature
             logp_all = torch.log_softmax(logits, -1)
             if do_sample:
-                tok = torch.multinomial(torch.softmax(top_p_filter(logits, top_p), -1), 1).squeeze(-1)
+                u = draws.take(gen) if draws is not None else torch.rand(B, dtype=torch.float64)
+                tok = inverse_cdf(torch.softmax(top_p_filter(logits, top_p), -1), u.to(dev))
             else:
                 tok = logits.argmax(-1)
             tok = torch.where(done, torch.full_like(tok, pad), tok)
@@ -196,7 +244,7 @@ def _sample_loop(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p
             logps.append(logp_all.gather(-1, tok.unsqueeze(-1)).squeeze(-1))
             ents.append(-(logp_all.exp() * logp_all).sum(-1))
             done = done | (tok == eos_id)
-            if bool(done.all()) or len(tokens) == max_new_tokens:
+            if len(tokens) == max_new_tokens or _all_done(done, synced):
                 break
             attn = torch.cat([attn, torch.ones_like(attn[:, :1])], 1)
             pos = pos[:, -1:] + 1
@@ -204,8 +252,7 @@ def _sample_loop(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p
                         **{cache_kw: cache})
     finally:
         model.train(was_training)
-    gen = torch.stack(tokens, 1)
-    responses, ended = cut_at_eos(gen.tolist(), eos_id)
+    responses, ended = cut_at_eos(torch.stack(tokens, 1).tolist(), eos_id)
     ro = assemble(policy, prompts, prompt_ids, responses, ended)
     R = ro.response_mask.shape[1]
     ro.sampler_logps = torch.stack(logps, 1)[:, :R] * ro.response_mask
@@ -225,4 +272,4 @@ def response_logps(model, ro: Rollout, temperature: float = 1.0) -> torch.Tensor
     return token_logps(logits, ids, mask, temperature)[:, 1:]
 
 
-__all__ = ["Rollout", "sample", "response_logps", "assemble", "left_pad", "position_ids_of", "cut_at_eos"]
+__all__ = ["Rollout", "Draws", "inverse_cdf", "sample", "response_logps", "assemble", "left_pad", "position_ids_of", "cut_at_eos"]

@@ -5,6 +5,10 @@ One JSONL file per judge identity (``<cache_dir>/<identity hash>.jsonl``), one l
 kind of question, the template (the principle), the prompt and both responses. Every ``put`` is
 appended and flushed at once, so a crash loses at most the label being computed; a torn last line
 is skipped on the next open. The files are plain text: ``grep`` them to see what a judge said.
+
+Under several processes each labels its own rows and appends to its own file (``<hash>.jsonl`` for
+the main process, ``<hash>.rank<N>.jsonl`` for process N), so no two processes write one file; a
+cache opens every file of its identity, so a rerun on any number of processes finds every label.
 """
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+
+from prefzoo import dist
 
 
 def stable_hash(obj: Any, size: int = 16) -> str:
@@ -26,13 +32,15 @@ class LabelCache:
 
     def __init__(self, cache_dir: str | os.PathLike, identity: dict):
         self.identity = identity
-        self.path = Path(cache_dir) / f"{stable_hash(identity)}.jsonl"
+        name = stable_hash(identity)
+        shard = "" if dist.is_main() else f".rank{dist.rank()}"
+        self.path = Path(cache_dir) / f"{name}{shard}.jsonl"
         self.hits = 0
         self.misses = 0
         self._values: dict[str, dict] = {}
         self._file = None
-        if self.path.exists():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
+        for path in sorted(Path(cache_dir).glob(f"{name}*.jsonl")):
+            for line in path.read_text(encoding="utf-8").splitlines():
                 try:
                     row = json.loads(line)
                     self._values[row["key"]] = row["value"]

@@ -16,6 +16,8 @@ import sys
 import json
 from pathlib import Path
 
+from prefzoo import dist
+
 from prefzoo.feedback.base import Feedback, RuleFeedback
 
 SPECS = ("rule:FILE.py:FUNC", "rule:MODULE:FUNC", "world", "judge", "reward-model", "reward-model:PATH")
@@ -79,6 +81,7 @@ def resolve_reward(spec: str, job, reward_model: dict | None = None) -> Feedback
         if rest:
             return RewardModel.load(_here(rest, job), device=job.policy.device)
         saved = Path(job.out_dir) / "reward_model"
+        dist.barrier()  # every process sees the same answer to "saved earlier?"
         if (saved / "reward_model.json").exists():
             return RewardModel.load(saved, device=job.policy.device)
         from prefzoo.data.records import PAIRS
@@ -88,9 +91,11 @@ def resolve_reward(spec: str, job, reward_model: dict | None = None) -> Feedback
         cfg = from_dict(RewardModelConfig, reward_model or {}, "params.reward_model")
         rm, info = train_reward_model(job.sub("reward_model_training"), job.records(PAIRS), cfg)
         info.pop("history", None)
-        job.out_dir.mkdir(parents=True, exist_ok=True)
-        (Path(job.out_dir) / "reward_model_training.json").write_text(json.dumps(info, indent=2, default=str))
-        rm.save(saved)
+        if dist.is_main():  # trained collectively; written once
+            job.out_dir.mkdir(parents=True, exist_ok=True)
+            (Path(job.out_dir) / "reward_model_training.json").write_text(json.dumps(info, indent=2, default=str))
+            rm.save(saved)
+        dist.barrier()
         rm.training_info = info
         return rm
     raise RewardSpecError(f"unknown reward spec {spec!r}; expected one of: {', '.join(SPECS)}")

@@ -50,7 +50,8 @@ def _backbone_of(causal_lm) -> nn.Module:
 
 
 class ScalarHeadModel(nn.Module):
-    """Backbone + ``Linear(hidden, 1)``: ``forward(input_ids, attention_mask) -> values [B, T]`` (float32)."""
+    """Backbone + ``Linear(hidden, 1)``: ``forward(input_ids, attention_mask[, position_ids]) -> values [B, T]``
+    (float32)."""
 
     def __init__(self, backbone: nn.Module, hidden_size: int | None = None, zero_head: bool = False):
         super().__init__()
@@ -80,8 +81,11 @@ class ScalarHeadModel(nn.Module):
     def device(self) -> torch.device:
         return self.head.weight.device
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                position_ids: torch.Tensor | None = None) -> torch.Tensor:
+        # position_ids: the online critic passes those of left-padded rollouts (as the policy sees them)
+        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                            use_cache=False)
         hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
         return self.head(hidden.to(self.head.weight.dtype)).squeeze(-1).float()
 
