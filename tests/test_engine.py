@@ -230,3 +230,13 @@ def test_reference_cache_is_reused(tmp_path, monkeypatch):
     train(tmp_path, "three", "train.max_steps=1", "seed=1")
     assert calls["n"] > 0
     assert len(list((tmp_path / "cache" / "reference").glob("*.pt"))) == 2
+
+
+def test_check_finite_takes_tensors_floats_and_unknown():
+    """DeepSpeed reports its gradient norm as a float, or None before its first step."""
+    from prefzoo.engine.loop import check_finite
+
+    check_finite(3, "gradient norm", 1.5, None)
+    check_finite(3, "gradient norm", None, None)  # unknown: not checked
+    with pytest.raises(NonFiniteError, match="non-finite gradient norm"):
+        check_finite(3, "gradient norm", float("inf"), 2)

@@ -186,3 +186,24 @@ def test_labeler_alignment_against_gold_excludes_ties():
     out = labeler_alignment(World(), records)
     assert out == {"agreement": 0.5, "n": 2, "ties_excluded": 2, "source": "gold"}
     assert labeler_alignment(None, records) is None
+
+
+def test_label_cache_shards_per_process_and_reads_them_all(tmp_path, monkeypatch):
+    """Process 1 writes its own file (never the main one); a cache opened later, by any process, reads
+    every shard of its identity and nothing of another identity."""
+    from prefzoo.feedback.cache import LabelCache
+
+    identity = {"judge": "x", "template": "t"}
+    monkeypatch.setenv("RANK", "1")
+    worker = LabelCache(tmp_path, identity)
+    worker.put("k1", {"p": 0.25})
+    worker.close()
+    monkeypatch.setenv("RANK", "0")
+    main = LabelCache(tmp_path, identity)
+    main.put("k0", {"p": 0.75})
+    main.close()
+    LabelCache(tmp_path, {"judge": "other"}).put("k2", {"p": 1.0})
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert main.path.name in files and worker.path.name == main.path.name.replace(".jsonl", ".rank1.jsonl")
+    again = LabelCache(tmp_path, identity)
+    assert again.get("k0") == {"p": 0.75} and again.get("k1") == {"p": 0.25} and again.get("k2") is None

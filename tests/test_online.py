@@ -296,3 +296,26 @@ def test_no_eos_penalty_replaces_only_cut_responses():
     out = apply_no_eos_penalty(scores, eos, -1.0)
     assert torch.equal(out, torch.tensor([0.5, -1.0, -0.3]))
     assert torch.equal(apply_no_eos_penalty(scores, eos, None), scores)
+
+
+@pytest.mark.parametrize("backend", ["generate", "vllm"])
+def test_rollout_backend_choice_is_recorded(tmp_path, pairs, backend):
+    """``generate`` runs HF generate; ``vllm`` without vLLM or a GPU falls back to the loop and says why."""
+    algo = build_algorithm("rloo", {"reward": "judge", "steps": 1, "prompts_per_step": 4, "max_new_tokens": 4,
+                                    "rollout_backend": backend})
+    result = algo.run(make_job(tmp_path, pairs))
+    if backend == "generate":
+        assert result.info["rollout_backend"] == "generate"
+    else:
+        from prefzoo.engine.vllm_backend import vllm_unavailable_reason
+
+        why = vllm_unavailable_reason()
+        assert why is not None  # this test machine has no GPU
+        assert result.info["rollout_backend"].startswith("loop (vllm requested but unavailable")
+        assert why in result.info["rollout_backend"]
+    assert result.info["processes"] == 1
+
+
+def test_unknown_rollout_backend_is_a_clear_error():
+    with pytest.raises(ValueError, match="rollout_backend must be one of loop, generate, vllm"):
+        build_algorithm("rloo", {"reward": "judge", "rollout_backend": "vlm"})
