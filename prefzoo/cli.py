@@ -31,6 +31,10 @@ def cmd_train(args) -> int:
     recipe = load_train_recipe(args.recipe, overrides)
     out = Path(args.out or Path("runs") / (recipe.name or Path(args.recipe).stem))
     result = run_recipe(recipe, out, recipe_dir=Path(args.recipe).resolve().parent)
+    from prefzoo import dist
+
+    if not dist.is_main():  # under accelerate launch: one summary line, from the main process
+        return 0
     final = {k: v for k, v in result.final.items() if isinstance(v, (int, float))}
     print(f"done: {out}  " + "  ".join(f"{k}={v:.4g}" for k, v in final.items() if k in
                                        ("step", "loss", "reward_accuracy", "reward_margin", "reward_mean", "kl")))

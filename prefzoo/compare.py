@@ -5,6 +5,12 @@ pairs once (the label budget) and the base's evaluation samples -> for each arm 
 copy of the base: run the algorithm, evaluate with the one evaluator, write the arm's folder ->
 tables and plots. An arm that raises is recorded as failed and the others go on; finished arms
 (an ``eval.json`` in their folder) are skipped when the command is run again.
+
+Under ``accelerate launch`` every process runs this same control flow (training is collective) and
+computes the same things (pairs, evaluation: redundantly, so no process idles at a collective while
+another works); only the main process writes files. What must agree across processes (is a file
+there, the human pairs, did an arm fail anywhere) is decided once and shared (``from_main``,
+``gather``).
 """
 from __future__ import annotations
 
@@ -26,7 +32,8 @@ from prefzoo import registry
 from prefzoo.config import REQUIRED, ConfigError, apply_overrides, from_dict, to_dict
 from prefzoo.data.loaders import records_from_list
 from prefzoo.data.records import PAIRS, PROMPTS
-from prefzoo.engine.loop import seed_everything
+from prefzoo.dist import barrier, from_main, gather, is_main, main_first, world_size
+from prefzoo.engine.loop import accelerator_for, seed_everything
 from prefzoo.engine.tracking import Tracker
 from prefzoo.eval.evaluator import EvalConfig, bootstrap_ci, evaluate, sample
 from prefzoo.job import Job
@@ -147,7 +154,8 @@ def build_base(recipe: CompareRecipe, world):
     if recipe.model is not None:
         from prefzoo.models.policy import Policy
 
-        return Policy.load(recipe.model), {"base": recipe.model.base}
+        with main_first():  # the main process fetches or converts a model alias once; the others find it
+            return Policy.load(recipe.model), {"base": recipe.model.base}
     from prefzoo.worlds.toy_world import ToyBaseConfig
 
     cfg = from_dict(ToyBaseConfig, recipe.base, "base")
@@ -173,8 +181,15 @@ def human_pairs(base, world, rows: list[dict], budget: int, seed: int, max_new_t
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    _write_atomic(path, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write then rename: an interrupted run never leaves a torn file that a rerun would trust."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -182,24 +197,27 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 
 def run_arm(arm: Arm, seed: int, base, world, seed_data: dict, recipe: CompareRecipe, out: Path,
-            base_eval_texts: list[str], eval_rows: list[dict]) -> dict:
-    """Train one arm on a fresh copy of the base and evaluate it. Raises on failure."""
+            base_eval_texts: list[str], eval_rows: list[dict]) -> tuple[dict, dict, list[dict]]:
+    """Train one arm on a fresh copy of the base and evaluate it: (row, info, per-prompt samples).
+    Raises on failure. Writes only config.yaml and metrics (main process); ``write_arm`` writes the rest."""
     arm_dir = out / "arms" / arm.name / f"seed-{seed}"
-    arm_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     config = {"arm": arm.name, "algorithm": arm.algorithm, "seed": seed, "params": arm.params,
               "train": to_dict(arm.train)}
-    (arm_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    if is_main():
+        arm_dir.mkdir(parents=True, exist_ok=True)
+        (arm_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     seed_everything(seed)
     info: dict = {}
     tokens = 0
     if arm.algorithm == BASE_ARM:
         policy = base
-        Tracker(arm_dir, "none").close()  # an empty metrics.jsonl: the base trains nothing
+        Tracker(arm_dir, "none", enabled=is_main()).close()  # an empty metrics.jsonl: the base trains nothing
     else:
         cls = registry.get(arm.algorithm)
         algo = cls(from_dict(cls.Config, arm.params, f"arms.{arm.name}.params"))
-        tracker = Tracker(arm_dir, recipe.tracker, config=config, group=recipe.name, name=f"{arm.name}/seed-{seed}")
+        tracker = Tracker(arm_dir, recipe.tracker, config=config, group=recipe.name, name=f"{arm.name}/seed-{seed}",
+                          enabled=is_main())
         job = Job(policy=base.clone(), train=arm.train, out_dir=arm_dir, seed=seed, data=seed_data, world=world,
                   tracker=tracker, label=f"{arm.name}/s{seed}")
         try:
@@ -210,8 +228,8 @@ def run_arm(arm: Arm, seed: int, base, world, seed_data: dict, recipe: CompareRe
         info = {k: v for k, v in result.info.items() if isinstance(v, (int, float, str, dict))}
         tokens = int(result.info.get("tokens", 0))
     train_s = time.time() - started
+    # every process evaluates (same weights, same sampling seed: the same numbers); main writes them
     ev = evaluate(policy, base, world, eval_rows, recipe.eval, base_texts=base_eval_texts)
-    _write_jsonl(arm_dir / "samples.jsonl", ev.per_prompt)
     row = {"arm": arm.name, "algorithm": arm.algorithm, "family": arm.family, "sweep_value": arm.sweep_value,
            "seed": seed, "status": "ok", **ev.row(), "tokens": tokens, "train_s": round(train_s, 2),
            "wall_s": round(time.time() - started, 2), "error": ""}
@@ -221,8 +239,14 @@ def run_arm(arm: Arm, seed: int, base, world, seed_data: dict, recipe: CompareRe
     rm = info.get("reward_model")
     if isinstance(rm, dict) and isinstance(rm.get("heldout_accuracy"), (int, float)):
         row["rm_heldout_accuracy"] = rm["heldout_accuracy"]  # the reward model this arm trained
-    (arm_dir / "eval.json").write_text(json.dumps({"row": row, "info": info}, indent=2, default=str))
-    return row
+    return row, info, ev.per_prompt
+
+
+def write_arm(arm_dir: Path, row: dict, info: dict, per_prompt: list[dict]) -> None:
+    """A finished arm's files; ``eval.json`` last, since it marks the arm as done for reruns."""
+    _write_jsonl(arm_dir / "samples.jsonl", per_prompt)
+    (arm_dir / "error.txt").unlink(missing_ok=True)
+    _write_atomic(arm_dir / "eval.json", json.dumps({"row": row, "info": info}, indent=2, default=str))
 
 
 def run_compare(path: str | Path, out: str | Path | None = None, overrides: list[str] | None = None,
@@ -230,18 +254,22 @@ def run_compare(path: str | Path, out: str | Path | None = None, overrides: list
     t_all = time.time()
     recipe = load_compare_recipe(path, overrides)
     registry.load_plugins(recipe.plugins, base_dir=Path(path).resolve().parent)
+    # Under accelerate launch this creates the process group: from here on barriers and broadcasts are real.
+    accelerator_for(recipe.train)
+    say = log if is_main() else (lambda *_: None)  # one log, not one per process
     out = Path(out or Path("results") / recipe.name)
-    out.mkdir(parents=True, exist_ok=True)
     command = "prefzoo compare " + " ".join(shlex.quote(a) for a in [str(path)] + (["--out", str(out)])
                                              + [x for o in overrides or [] for x in ("--set", o)])
-    (out / "recipe.yaml").write_text(yaml.safe_dump(to_dict(recipe), sort_keys=False))
+    if is_main():
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "recipe.yaml").write_text(yaml.safe_dump(to_dict(recipe), sort_keys=False))
     arms = expand_arms(recipe)
     world = make_world(recipe.world)
 
     t = time.time()
     base, base_info = build_base(recipe, world)
     how = "loaded" if recipe.model is not None else ("cached" if base_info.get("cached") else "built")
-    log(f"[stage] base ready in {time.time() - t:.1f} s ({how})")
+    say(f"[stage] base ready in {time.time() - t:.1f} s ({how})")
     eval_rows = world.prompts("eval", recipe.eval.prompts, 0)
 
     rows: list[dict] = []
@@ -250,43 +278,64 @@ def run_compare(path: str | Path, out: str | Path | None = None, overrides: list
         seed_dir = out / "data" / f"seed-{seed}"
         pairs_path = seed_dir / "human_pairs.jsonl"
         train_rows = world.prompts("train", recipe.train_prompts, seed)
-        if not pairs_path.exists():
-            _write_jsonl(pairs_path, human_pairs(base, world, train_rows, recipe.label_budget, seed,
-                                                 recipe.sample_max_new_tokens))
-        pairs, report = records_from_list(_read_jsonl(pairs_path), PAIRS)
+        if not from_main(pairs_path.exists):
+            # every process samples (same seed, same base), so none waits long at the broadcast below
+            sampled = human_pairs(base, world, train_rows, recipe.label_budget, seed, recipe.sample_max_new_tokens)
+            if is_main():
+                _write_jsonl(pairs_path, sampled)
+        raw_pairs = from_main(lambda: _read_jsonl(pairs_path))  # main's file is what every process learns from
+        pairs, report = records_from_list(raw_pairs, PAIRS)
         prompts_ds, _ = records_from_list([{"prompt": r["prompt"], "category": r["category"]} for r in train_rows],
                                           PROMPTS)
         seed_data = {PAIRS: pairs, PROMPTS: prompts_ds}
         base_eval_texts = sample(base, [r["prompt"] for r in eval_rows], recipe.eval)[0]
-        empty = recipe.label_budget - len(_read_jsonl(pairs_path))
-        log(f"[stage] seed {seed}: {report.kept} human pairs of budget {recipe.label_budget} ({empty} skipped: "
+        empty = recipe.label_budget - len(raw_pairs)
+        say(f"[stage] seed {seed}: {report.kept} human pairs of budget {recipe.label_budget} ({empty} skipped: "
             f"an empty sample; {report.total_dropped} dropped: {report.as_dict()['dropped']}), "
             f"base samples, {time.time() - t:.1f} s")
         for arm in arms:
             arm_dir = out / "arms" / arm.name / f"seed-{seed}"
             done = arm_dir / "eval.json"
-            if done.exists():
-                rows.append({**json.loads(done.read_text())["row"], "reused": True})
-                log(f"[arm] {arm.name} seed {seed}: finished earlier, skipped")
+            # main's answer for every process: a process that looked later could see the file main just wrote
+            earlier = from_main(lambda: json.loads(done.read_text())["row"] if done.exists() else None)
+            if earlier is not None:
+                rows.append({**earlier, "reused": True})
+                say(f"[arm] {arm.name} seed {seed}: finished earlier, skipped")
                 continue
             t = time.time()
+            outcome, failure = None, None
             try:
-                row = run_arm(arm, seed, base, world, seed_data, recipe, out, base_eval_texts, eval_rows)
-                (arm_dir / "error.txt").unlink(missing_ok=True)
-                log(f"[arm] {arm.name} seed {seed}: gold {row['gold_reward']:+.3f}  win {row['win_rate_vs_base']:.2f}"
-                    f"  kl {row['kl_to_base']:.2f}  ({time.time() - t:.1f} s)")
+                outcome = run_arm(arm, seed, base, world, seed_data, recipe, out, base_eval_texts, eval_rows)
             except Exception as e:  # an arm's failure must not lose the others
-                arm_dir.mkdir(parents=True, exist_ok=True)
-                (arm_dir / "error.txt").write_text(traceback.format_exc())
+                failure = (f"{type(e).__name__}: {e}", traceback.format_exc())
+            # Every process learns whether the arm failed anywhere, so all take the same branch (and none is
+            # left alone in a later collective). A failure inside a collective on some processes only is not
+            # caught here: the others wait in that collective until the process group times out.
+            failures = [(r, f) for r, f in enumerate(gather(failure)) if f is not None]
+            if not failures:
+                row, info, per_prompt = outcome
+                if is_main():
+                    write_arm(arm_dir, row, info, per_prompt)
+                say(f"[arm] {arm.name} seed {seed}: gold {row['gold_reward']:+.3f}  win {row['win_rate_vs_base']:.2f}"
+                    f"  kl {row['kl_to_base']:.2f}  ({time.time() - t:.1f} s)")
+            else:
+                where, (error, _) = failures[0]
+                if is_main():
+                    arm_dir.mkdir(parents=True, exist_ok=True)
+                    (arm_dir / "error.txt").write_text("".join(  # the traceback of every process that raised
+                        (f"process {r}:\n" if world_size() > 1 else "") + trace for r, (_, trace) in failures))
                 row = {"arm": arm.name, "algorithm": arm.algorithm, "family": arm.family,
                        "sweep_value": arm.sweep_value, "seed": seed, "status": "failed",
-                       "wall_s": round(time.time() - t, 2), "error": f"{type(e).__name__}: {e}"}
-                log(f"[arm] {arm.name} seed {seed}: FAILED: {row['error']} (traceback in {arm_dir / 'error.txt'})")
+                       "wall_s": round(time.time() - t, 2), "error": error}
+                on = f" on process {where} of {world_size()}" if world_size() > 1 else ""
+                say(f"[arm] {arm.name} seed {seed}: FAILED{on}: {error} (traceback in {arm_dir / 'error.txt'})")
             rows.append(row)
-    from prefzoo.eval.report import write_reports
+    if is_main():
+        from prefzoo.eval.report import write_reports
 
-    write_reports(out, rows, arms, world, command, time.time() - t_all)
-    log(f"[stage] total {time.time() - t_all:.1f} s; results in {out}")
+        write_reports(out, rows, arms, world, command, time.time() - t_all)
+    barrier()  # every process returns once the results exist
+    say(f"[stage] total {time.time() - t_all:.1f} s; results in {out}")
     return out
 
 

@@ -27,8 +27,37 @@ def barrier() -> None:
     """Wait for every process (a no-op with one, or before the process group exists)."""
     import torch.distributed as td
 
-    if world_size() > 1 and td.is_available() and td.is_initialized():
+    if _initialized():
         td.barrier()
+
+
+def _initialized() -> bool:
+    import torch.distributed as td
+
+    return world_size() > 1 and td.is_available() and td.is_initialized()
+
+
+def from_main(compute):
+    """``compute()`` run on the main process, its value handed to every process: answers that must be
+    the same everywhere (is this file there yet, what does it hold) come from one place."""
+    if not _initialized():
+        return compute()
+    import torch.distributed as td
+
+    box = [compute() if is_main() else None]
+    td.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather(value) -> list:
+    """Every process's ``value``, in rank order, on every process."""
+    if not _initialized():
+        return [value]
+    import torch.distributed as td
+
+    out = [None] * world_size()
+    td.all_gather_object(out, value)
+    return out
 
 
 @contextlib.contextmanager
@@ -44,4 +73,4 @@ def main_first():
             barrier()
 
 
-__all__ = ["rank", "world_size", "is_main", "barrier", "main_first"]
+__all__ = ["rank", "world_size", "is_main", "barrier", "main_first", "from_main", "gather"]

@@ -24,7 +24,16 @@ def accelerator_for(train: TrainConfig):
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
 
+    import os
+
     precision = "bf16" if train.precision == "bf16" else "no"
+    if precision not in _ACCELERATOR and not torch.cuda.is_available():
+        # measured with accelerate 1.15: on a machine without CUDA, Accelerator(cpu=True) turns an FSDP or
+        # DeepSpeed launch config into plain DDP over gloo, silently; say so
+        for engine in ("FSDP", "DEEPSPEED"):
+            if os.environ.get(f"ACCELERATE_USE_{engine}", "").lower() in ("1", "true") and os.environ.get("RANK", "0") == "0":
+                print(f"note: no CUDA device: the {engine} settings of the launch config are not used; "
+                      f"the processes run plain DDP over gloo")
     if precision not in _ACCELERATOR:
         if _ACCELERATOR:
             AcceleratorState._reset_state(reset_partial_state=False)

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from prefzoo.dist import is_main
+
 
 def _wandb_mode() -> str:
     """Respect WANDB_MODE; otherwise online only when the user is logged in, else offline."""
@@ -29,11 +31,14 @@ def _plain(v: Any) -> Any:
 
 
 class Tracker:
-    """One run's metric sink. ``kind`` is none | wandb | tensorboard; jsonl is always written."""
+    """One run's metric sink. ``kind`` is none | wandb | tensorboard; jsonl is always written.
+    ``enabled`` defaults to "this is the main process": under ``accelerate launch`` a tracker on every
+    process would write one ``metrics.jsonl`` several times."""
 
     def __init__(self, out_dir: str | Path, kind: str = "none", *, config: dict | None = None,
-                 group: str | None = None, name: str | None = None, enabled: bool = True, resume: bool = False):
-        self.enabled = enabled
+                 group: str | None = None, name: str | None = None, enabled: bool | None = None,
+                 resume: bool = False):
+        self.enabled = is_main() if enabled is None else enabled
         self.out_dir = Path(out_dir)
         self._backend = None
         self._kind = kind

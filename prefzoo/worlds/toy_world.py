@@ -3,6 +3,8 @@
 The base goes through the classic pipeline with the project's own engine: "pretrain" a tiny Llama
 on the world's corpus (demonstrations with controlled flaws, critiques and revisions, judgements,
 scores), then SFT on flawed demonstrations. It is built once and cached by a hash of its config.
+Under ``accelerate launch`` every process trains it (the loop is collective), the main process alone
+writes the cache, and every process then loads that copy.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from prefzoo.data.loaders import records_from_list
 from prefzoo.data.records import SFT
+from prefzoo.dist import barrier, is_main
 from prefzoo.recipe import ModelConfig, TrainConfig
 from prefzoo.worlds import toy
 from prefzoo.worlds.base import GoldFeedback
@@ -89,7 +92,11 @@ class ToyWorld:
 
     # ------------------------------------------------------------------ the base
     def build_base(self, cfg: ToyBaseConfig, cache_dir: str | Path, log=print):
-        """Pretrain + SFT a tiny Llama on the world's corpus, or load it from the cache."""
+        """Pretrain + SFT a tiny Llama on the world's corpus, or load it from the cache.
+
+        Several processes: each must answer "cached?" alike. They do: ``done`` is written only after the
+        collective training below, which the main process cannot finish before every process has looked.
+        """
         from prefzoo.algos.sft import SFT as SFTObjective
         from prefzoo.engine.offline import train_offline
         from prefzoo.job import Job
@@ -100,6 +107,8 @@ class ToyWorld:
                               digest_size=8).hexdigest()
         path = Path(cache_dir) / "bases" / f"toy-{key}"
         model_cfg = ModelConfig(base=str(path / "model"), max_length=cfg.max_length)
+        if not is_main():
+            log = _quiet
         if (path / "done").exists():
             log(f"base: cached {path}")
             self._load_feedback(path, cfg)
@@ -134,12 +143,14 @@ class ToyWorld:
             timings[name] = round(time.time() - t, 1)
             log(f"base: {name} on {len(rows)} records, final loss {result.final.get('loss', float('nan')):.3f} "
                 f"({timings[name]} s)")
-        policy.save(path / "model")
-        if cfg.feedback_records:
-            feedback.save(path / "feedback_model")
         info = {"build_s": round(time.time() - t0, 1), "stages_s": timings,
                 "params": sum(p.numel() for p in policy.model.parameters())}
-        (path / "done").write_text(json.dumps(info))
+        if is_main():
+            policy.save(path / "model")
+            if cfg.feedback_records:
+                feedback.save(path / "feedback_model")
+            (path / "done").write_text(json.dumps(info))  # last: marks the cache complete
+        barrier()  # every process loads the saved copy: the same weights, as loaded by a one-process run
         self._load_feedback(path, cfg)
         return Policy.load(model_cfg), {"cached": False, "path": str(path), **info}
 
@@ -149,6 +160,10 @@ class ToyWorld:
         if cfg.feedback_records:
             self.feedback_policy = Policy.load(ModelConfig(base=str(path / "feedback_model"), max_length=cfg.max_length))
             self.feedback_policy.model.requires_grad_(False).eval()
+
+
+def _quiet(*_args, **_kwargs) -> None:
+    pass
 
 
 class _LookupIndex(dict):
