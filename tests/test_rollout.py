@@ -117,3 +117,16 @@ def test_rows_sample_alike_however_the_batch_is_split(policy_and_prompts):
         assert part.response_ids == [whole.response_ids[i] for i in rows]
     other = sample(policy, prompts, ids, max_new_tokens=10, draws=Draws(8, n, list(range(n))))
     assert other.response_ids != whole.response_ids  # another seed, other samples: the check can fail
+
+
+def test_length_grouped_decoding_gives_the_same_rollout(policy_and_prompts):
+    """``batch_size``: rows decoded in groups of similar prompt length (less padding), put back in order;
+    with row-keyed draws every response, log-prob and flag is the one of the whole-batch decode."""
+    policy, prompts, ids = policy_and_prompts
+    n = len(prompts)
+    whole = sample(policy, prompts, ids, max_new_tokens=10, draws=Draws(3, n, list(range(n))))
+    grouped = sample(policy, prompts, ids, max_new_tokens=10, draws=Draws(3, n, list(range(n))), batch_size=5)
+    assert grouped.response_ids == whole.response_ids and grouped.eos.tolist() == whole.eos.tolist()
+    torch.testing.assert_close(grouped.sampler_logps, whole.sampler_logps, atol=1e-5, rtol=0)
+    torch.testing.assert_close(grouped.entropy, whole.entropy, atol=1e-5, rtol=0)
+    torch.testing.assert_close(grouped.input_ids, whole.input_ids)

@@ -59,6 +59,8 @@ class OnlineConfig:
     recompute_logps: bool = False     # old log-probs from a training forward instead of the sampler's
     reward_model: dict = field(default_factory=dict)  # RewardModelConfig params, when reward is "reward-model"
     rollout_backend: str = "loop"     # loop (own KV-cache decoder) | generate (HF generate) | vllm (falls back to loop)
+    rollout_batch_size: int | None = None  # loop backend: decode at most this many rows at once, grouped by
+                                      # prompt length (None: all of a process's rows of the step at once)
     vllm: dict = field(default_factory=dict)          # VLLMRollout options (gpu_memory_utilization, ...)
 
     def __post_init__(self):
@@ -353,7 +355,8 @@ def train_online(job: Job, algo: OnlineAlgorithm) -> TrainResult:
         else:
             with generation_model(acc, model) as (gen_model, synced):
                 ro = sample(policy, rows_p, rows_ids, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature,
-                            top_p=cfg.top_p, model=gen_model, backend=backend, draws=draws, synced=synced)
+                            top_p=cfg.top_p, model=gen_model, backend=backend, draws=draws, synced=synced,
+                            batch_size=cfg.rollout_batch_size)
         gen_s = time.time() - t0
         mask = ro.response_mask
         seq_tokens = sum(len(p) for p in ro.prompt_ids) + float(ro.lengths.sum())  # prompt + response
@@ -373,7 +376,8 @@ def train_online(job: Job, algo: OnlineAlgorithm) -> TrainResult:
             with generation_model(acc, model) as (gen_model, synced):
                 greedy = sample(policy, [prompts[i] for i in idx], [prompt_ids[i] for i in idx],
                                 max_new_tokens=cfg.max_new_tokens, do_sample=False, model=gen_model,
-                                backend=backend if backend != "vllm" else "loop", synced=synced)
+                                backend=backend if backend != "vllm" else "loop", synced=synced,
+                                batch_size=cfg.rollout_batch_size)
             gen_s += time.time() - t1
             greedy_tokens = sum(len(p) for p in greedy.prompt_ids) + float(greedy.lengths.sum())
             base = reward.checked_score(greedy.prompts, greedy.texts).to(mask.device)

@@ -148,7 +148,8 @@ def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
 @torch.no_grad()
 def sample(policy: Policy, prompts: list[Any], prompt_ids: list[list[int]], *, max_new_tokens: int,
            temperature: float = 1.0, top_p: float = 1.0, do_sample: bool = True, model=None,
-           backend: str = "loop", draws: Draws | None = None, synced: bool = False) -> Rollout:
+           backend: str = "loop", draws: Draws | None = None, synced: bool = False,
+           batch_size: int | None = None) -> Rollout:
     """One response per row (KV cache, left padding with matching position ids, stop at EOS).
 
     ``backend="loop"``: a plain decoding loop over the model's KV cache (one prefill, then one token
@@ -156,6 +157,8 @@ def sample(policy: Policy, prompts: list[Any], prompt_ids: list[list[int]], *, m
     the global RNG when None), so a run's samples do not depend on the number of processes. With
     ``synced`` it keeps stepping until every process is done (sharded models, FSDP / ZeRO-3, run
     collectives in each forward, so all processes must make the same number of forwards).
+    ``batch_size``: decode at most this many rows at a time, rows grouped by prompt length (less left
+    padding; a group whose rows all ended stops early); with ``draws`` the samples do not change.
     ``backend="generate"``: ``model.generate`` (its own sampler; ``synced_gpus`` when ``synced``).
     Sampler log-probs are log_softmax(logits / temperature) of the sampled tokens: with top_p = 1 that
     is exactly the distribution sampled from; with top_p < 1 it is the untruncated tempered
@@ -163,6 +166,9 @@ def sample(policy: Policy, prompts: list[Any], prompt_ids: list[list[int]], *, m
     """
     model = model if model is not None else policy.model
     if backend == "loop":
+        if batch_size and batch_size < len(prompt_ids):
+            return _sample_by_length(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p, do_sample,
+                                     model, draws, synced, batch_size)
         return _sample_loop(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p, do_sample, model,
                             draws, synced)
     if backend != "generate":
@@ -257,6 +263,31 @@ def _sample_loop(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p
     R = ro.response_mask.shape[1]
     ro.sampler_logps = torch.stack(logps, 1)[:, :R] * ro.response_mask
     ro.entropy = torch.stack(ents, 1)[:, :R] * ro.response_mask
+    return ro
+
+
+def _sample_by_length(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p, do_sample, model,
+                      draws: Draws | None, synced: bool, batch_size: int) -> Rollout:
+    """``_sample_loop`` over groups of at most ``batch_size`` rows of similar prompt length, put back in
+    the caller's order. Each row keeps its own draws (``draws.rows``), so grouping changes no sample."""
+    order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))
+    groups = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+    parts = []
+    for idx in groups:
+        sub = None if draws is None else Draws(draws.seed, draws.total_rows, [draws.rows[i] for i in idx])
+        parts.append(_sample_loop(policy, [prompts[i] for i in idx], [prompt_ids[i] for i in idx], max_new_tokens,
+                                  temperature, top_p, do_sample, model, sub, synced))
+    responses, ended = [None] * len(order), [None] * len(order)
+    for idx, part in zip(groups, parts):
+        for j, i in enumerate(idx):
+            responses[i], ended[i] = part.response_ids[j], bool(part.eos[j])
+    ro = assemble(policy, prompts, prompt_ids, responses, ended)
+    ro.sampler_logps = torch.zeros_like(ro.response_mask)
+    ro.entropy = torch.zeros_like(ro.response_mask)
+    for idx, part in zip(groups, parts):
+        rows, width = torch.as_tensor(idx, device=ro.response_mask.device), part.response_mask.shape[1]
+        ro.sampler_logps[rows, :width] = part.sampler_logps
+        ro.entropy[rows, :width] = part.entropy
     return ro
 
 
