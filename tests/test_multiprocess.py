@@ -55,7 +55,9 @@ def assert_same_steps(one: Path, two: Path, keys: tuple[str, ...], steps: int) -
     assert [r["step"] for r in rows_one] == list(range(1, steps + 1))
     assert [r["step"] for r in rows_two] == list(range(1, steps + 1))  # one row per step: main process only
     for a, b in zip(rows_one, rows_two):
-        for key in keys:
+        # at step 1 the policy is the reference: DPO's margins are float noise around 0 and its accuracy
+        # counts their signs, so it is compared from step 2 on
+        for key in (k for k in keys if not (k == "reward_accuracy" and a["step"] == 1)):
             assert b[key] == pytest.approx(a[key], abs=1e-5), (a["step"], key, a[key], b[key])
     assert (two / "config.yaml").is_file() and (two / "model" / "config.json").is_file()
 

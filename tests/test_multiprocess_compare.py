@@ -203,7 +203,9 @@ def test_dpo_matches_one_process(runs):
     m1, m2 = (read_jsonl(d / "arms/dpo/seed-0/metrics.jsonl") for d in (one, two))
     assert len(m2) == len(m1) >= 3
     for a, b in zip(m1, m2):
-        for key in ("loss", "reward_accuracy", "reward_margin", "grad_norm"):
+        # at step 1 the policy is the reference: margins are float noise around 0 and the accuracy counts
+        # their signs, so it is compared from step 2 on
+        for key in ("loss", "reward_margin", "grad_norm") + (("reward_accuracy",) if a["step"] > 1 else ()):
             assert b[key] == pytest.approx(a[key], rel=5e-3, abs=1e-4), (a["step"], key)
         assert b["tokens"] == a["tokens"]
     s1, s2 = (read_jsonl(d / "arms/dpo/seed-0/samples.jsonl") for d in (one, two))

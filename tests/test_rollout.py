@@ -130,3 +130,16 @@ def test_length_grouped_decoding_gives_the_same_rollout(policy_and_prompts):
     torch.testing.assert_close(grouped.sampler_logps, whole.sampler_logps, atol=1e-5, rtol=0)
     torch.testing.assert_close(grouped.entropy, whole.entropy, atol=1e-5, rtol=0)
     torch.testing.assert_close(grouped.input_ids, whole.input_ids)
+
+
+def test_generate_groups_by_length_and_keeps_the_order(policy_and_prompts):
+    """Policy.generate batches prompts of similar length; texts come back in the prompts' order
+    (greedy, so the batching cannot change them)."""
+    from prefzoo.models.policy import length_groups
+
+    assert length_groups([5, 1, 3, 1, 9], 2) == [[1, 3], [2, 0], [4]]
+    policy, prompts, _ = policy_and_prompts
+    small = policy.generate(prompts, max_new_tokens=6, do_sample=False, batch_size=3)
+    whole = policy.generate(prompts, max_new_tokens=6, do_sample=False, batch_size=64)
+    one_by_one = [policy.generate([p], max_new_tokens=6, do_sample=False)[0] for p in prompts]
+    assert small == whole == one_by_one

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from prefzoo.models.policy import Policy, token_logps
+from prefzoo.models.policy import Policy, length_groups, token_logps
 
 
 @dataclass
@@ -270,14 +270,13 @@ def _sample_by_length(policy, prompts, prompt_ids, max_new_tokens, temperature, 
                       draws: Draws | None, synced: bool, batch_size: int) -> Rollout:
     """``_sample_loop`` over groups of at most ``batch_size`` rows of similar prompt length, put back in
     the caller's order. Each row keeps its own draws (``draws.rows``), so grouping changes no sample."""
-    order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))
-    groups = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+    groups = length_groups([len(p) for p in prompt_ids], batch_size)
     parts = []
     for idx in groups:
         sub = None if draws is None else Draws(draws.seed, draws.total_rows, [draws.rows[i] for i in idx])
         parts.append(_sample_loop(policy, [prompts[i] for i in idx], [prompt_ids[i] for i in idx], max_new_tokens,
                                   temperature, top_p, do_sample, model, sub, synced))
-    responses, ended = [None] * len(order), [None] * len(order)
+    responses, ended = [None] * len(prompt_ids), [None] * len(prompt_ids)
     for idx, part in zip(groups, parts):
         for j, i in enumerate(idx):
             responses[i], ended[i] = part.response_ids[j], bool(part.eos[j])

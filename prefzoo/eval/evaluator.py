@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from prefzoo.models.policy import Policy
+from prefzoo.models.policy import Policy, length_groups
 
 
 @dataclass
@@ -51,13 +51,13 @@ def sample(policy: Policy, prompts: list, cfg: EvalConfig) -> tuple[list[str], l
     """Seeded samples: (texts, completion ids, prompt ids)."""
     state = torch.random.get_rng_state()
     torch.manual_seed(cfg.seed)
-    texts, comp_ids, prompt_ids = [], [], []
-    for start in range(0, len(prompts), cfg.batch_size):
-        chunk = prompts[start:start + cfg.batch_size]
-        comps, enc = policy.generate_ids(chunk, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature)
-        comp_ids += comps
-        prompt_ids += enc
-        texts += [policy.decode(c) for c in comps]
+    n = len(prompts)
+    texts, comp_ids, prompt_ids = [""] * n, [[] for _ in range(n)], [[] for _ in range(n)]
+    for idx in length_groups([len(policy.encode_prompt(p)) for p in prompts], cfg.batch_size):  # less padding
+        comps, enc = policy.generate_ids([prompts[i] for i in idx], max_new_tokens=cfg.max_new_tokens,
+                                         temperature=cfg.temperature)
+        for i, c, e in zip(idx, comps, enc):
+            texts[i], comp_ids[i], prompt_ids[i] = policy.decode(c), c, e
     torch.random.set_rng_state(state)
     return texts, comp_ids, prompt_ids
 

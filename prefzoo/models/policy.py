@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import inspect
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,17 +78,74 @@ def pad_sequences(prompts: list[list[int]], completions: list[list[int]], pad_id
     return SeqBatch(ids, attn, mask)
 
 
+# Positions x vocabulary entries per logsumexp chunk: 2**22 float32 values = 16 MiB of temporary
+# memory, whatever the batch size or sequence length (V = 49152 -> 85 positions a chunk).
+LOGSUMEXP_CHUNK = 2 ** 22
+
+
 def token_logps(logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor,
-                temperature: float = 1.0) -> torch.Tensor:
-    """Per-token log p(token_t | tokens_<t) for positions in ``loss_mask``, zero elsewhere. [B, T]."""
-    logits = logits[:, :-1].float() if logits.dtype in (torch.bfloat16, torch.float16) else logits[:, :-1]
-    if temperature != 1.0:
-        logits = logits / temperature
-    targets = input_ids[:, 1:]
-    picked = torch.gather(logits, -1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+                temperature: float = 1.0, *, chunk: int = LOGSUMEXP_CHUNK) -> torch.Tensor:
+    """Per-token log p(token_t | tokens_<t) for positions in ``loss_mask``, zero elsewhere. [B, T].
+
+    The logsumexp over the vocabulary runs over ``chunk`` // V positions at a time (``chunk`` counts
+    positions x vocabulary entries), so its temporaries never exceed one chunk instead of a second
+    [B, T, V] tensor; values are those of one logsumexp over the whole tensor, and gradients flow
+    through every chunk. (Under autograd a half-precision input's float32 upcast, or its division by
+    ``temperature``, is still kept for the backward, chunk by chunk, as it was unchunked.)"""
+    B, T, V = logits.shape
+    flat = logits.reshape(B * T, V)  # a view: model outputs are contiguous
+    # The target of position t is token t+1; the last position gets a dummy target (token 0 of its row,
+    # a valid id) and is dropped below, which avoids slicing [:, :-1] before the split (that slice's
+    # backward would allocate a second full-size gradient).
+    targets = torch.roll(input_ids, -1, dims=1).reshape(B * T)
+    per_chunk = max(1, chunk // V)
+    parts = []
+    for x, y in zip(flat.split(per_chunk), targets.split(per_chunk)):
+        if x.dtype in (torch.bfloat16, torch.float16):
+            x = x.float()
+        if temperature != 1.0:
+            x = x / temperature
+        parts.append(x.gather(-1, y.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(x, dim=-1))
+    picked = torch.cat(parts).view(B, T)[:, :-1]
     out = torch.zeros(input_ids.shape, dtype=picked.dtype, device=picked.device)
     out[:, 1:] = picked * loss_mask[:, 1:]
     return out
+
+
+def accepts_logits_to_keep(model) -> bool:
+    """Whether ``model(...)`` honours ``logits_to_keep``. Wrappers that pass keyword arguments through
+    (DDP/FSDP ``.module``, ``torch.compile``'s ``._orig_mod``, PEFT's base model) are looked through to
+    the model that finally receives them; a forward that only has ``**kwargs`` does not count, since
+    it may drop or reject the argument."""
+    while model is not None:
+        forward = getattr(model, "forward", model)
+        try:
+            params = inspect.signature(forward).parameters
+        except (TypeError, ValueError):
+            return False
+        if "logits_to_keep" in params:
+            return True
+        if hasattr(model, "get_base_model"):  # PEFT
+            inner = model.get_base_model()
+        else:
+            inner = getattr(model, "module", None)
+            inner = inner if inner is not None else getattr(model, "_orig_mod", None)
+        model = inner if inner is not model else None
+    return False
+
+
+def first_logit_position(loss_mask: torch.Tensor) -> int:
+    """The first position whose logits any row needs: one before the earliest completion token
+    (position t's logits predict token t+1). 0 when no row has a completion token."""
+    columns = loss_mask.any(0).nonzero()
+    return max(int(columns[0]) - 1, 0) if len(columns) else 0
+
+
+def length_groups(lengths: list[int], size: int) -> list[list[int]]:
+    """Row indices in groups of at most ``size``, by increasing length: a batch of similar prompt
+    lengths wastes less compute on left padding (and its rows tend to finish together)."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    return [order[i: i + size] for i in range(0, len(order), size)]
 
 
 class Policy:
@@ -220,10 +278,22 @@ class Policy:
         return pad_sequences(prompts, completions, self.tokenizer.pad_token_id).to(self.device)
 
     def forward_logps(self, batch: SeqBatch, model=None) -> torch.Tensor:
-        """Per-token completion log-probs [B, T] from one forward of ``model`` (default: the policy)."""
+        """Per-token completion log-probs [B, T] from one forward of ``model`` (default: the policy).
+
+        Only the positions from one before the earliest completion token to the end reach the LM head
+        (``logits_to_keep``): prompt positions are never scored, and the [B, T, V] logits are most of
+        the memory of this forward. Rows are right-padded to the longest, so the span ends at T.
+        The forward always goes through ``model(...)`` (a DDP wrapper must see it to sync gradients);
+        a model without ``logits_to_keep`` computes every position, with the same result."""
         model = model if model is not None else self.model
-        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False).logits
-        return token_logps(logits, batch.input_ids, batch.loss_mask)
+        T = batch.input_ids.shape[1]
+        start = first_logit_position(batch.loss_mask)
+        keep = {"logits_to_keep": T - start} if start > 0 and accepts_logits_to_keep(model) else {}
+        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False,
+                       **keep).logits
+        start = T - logits.shape[1]  # 0 when every position came back
+        part = token_logps(logits, batch.input_ids[:, start:], batch.loss_mask[:, start:])
+        return torch.nn.functional.pad(part, (start, 0))  # back to [B, T]: zeros before the span
 
     @contextlib.contextmanager
     def reference_model(self):
@@ -256,13 +326,14 @@ class Policy:
     @torch.no_grad()
     def generate(self, prompts: list[Any], *, max_new_tokens: int = 64, temperature: float = 1.0,
                  top_p: float = 1.0, do_sample: bool = True, batch_size: int = 64) -> list[str]:
-        """Sample one completion per prompt (KV cache, left padding, stop at EOS); returns texts."""
-        texts = []
-        for start in range(0, len(prompts), batch_size):
-            chunk = prompts[start: start + batch_size]
-            ids, _ = self.generate_ids(chunk, max_new_tokens=max_new_tokens, temperature=temperature,
-                                       top_p=top_p, do_sample=do_sample)
-            texts.extend(self.decode(r) for r in ids)
+        """Sample one completion per prompt (KV cache, left padding, stop at EOS, batches of similar
+        prompt length); returns texts in the order of ``prompts``."""
+        texts: list[str] = [""] * len(prompts)
+        for idx in length_groups([len(self.encode_prompt(p)) for p in prompts], batch_size):
+            ids, _ = self.generate_ids([prompts[i] for i in idx], max_new_tokens=max_new_tokens,
+                                       temperature=temperature, top_p=top_p, do_sample=do_sample)
+            for i, r in zip(idx, ids):
+                texts[i] = self.decode(r)
         return texts
 
     @torch.no_grad()
@@ -329,4 +400,5 @@ def sum_logps(token_logps_: torch.Tensor, loss_mask: torch.Tensor) -> tuple[torc
 
 
 __all__ = ["Policy", "Encoded", "SeqBatch", "pad_sequences", "token_logps", "sum_logps", "completion_text",
+           "accepts_logits_to_keep", "first_logit_position", "LOGSUMEXP_CHUNK", "length_groups",
            "ModelError", "PROMPT_TOO_LONG", "ALIASES"]
