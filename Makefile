@@ -1,4 +1,5 @@
-# `make quickstart`: set up .venv and run the main job.  `make test`: set up and run the tests.
+# `make quickstart`: set up .venv and run the main job (into runs/quickstart; the committed results/quickstart
+# came from the same command with --out results/quickstart).  `make test`: set up and run the tests.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -18,7 +19,7 @@ setup: $(STAMP)
 # one thread: the toy world's models are tiny, and a second OpenMP thread on a busy 2-core machine made
 # each training step up to 7x slower (benchmarked: 0.72 s -> 5.5 s); use OMP_NUM_THREADS=2 on an idle one
 quickstart: setup
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VENV)/bin/prefzoo compare recipes/quickstart.yaml --out results/quickstart
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VENV)/bin/prefzoo compare recipes/quickstart.yaml --out runs/quickstart
 
 test: setup
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q
