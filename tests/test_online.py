@@ -329,3 +329,13 @@ def test_rollout_backend_choice_is_recorded(tmp_path, pairs, backend):
 def test_unknown_rollout_backend_is_a_clear_error():
     with pytest.raises(ValueError, match="rollout_backend must be one of loop, generate, vllm"):
         build_algorithm("rloo", {"reward": "judge", "rollout_backend": "vlm"})
+
+
+def test_vllm_is_not_used_with_sharded_parameters(monkeypatch):
+    """Even where vLLM could run, FSDP / ZeRO-3 shards make its weight sync impossible: loop, and why."""
+    import prefzoo.engine.vllm_backend as vb
+    from prefzoo.engine.online import OnlineConfig, rollout_engine
+
+    monkeypatch.setattr(vb, "vllm_unavailable_reason", lambda: None)
+    backend, engine, note = rollout_engine(OnlineConfig(rollout_backend="vllm"), None, "zero3")
+    assert (backend, engine) == ("loop", None) and "zero3 shards them" in note

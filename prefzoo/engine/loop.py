@@ -42,6 +42,17 @@ def accelerator_for(train: TrainConfig):
     return _ACCELERATOR[precision]
 
 
+def sharding(acc) -> str | None:
+    """"fsdp" or "zero3" when the prepared model's parameters are shards across processes, else None."""
+    from accelerate.utils import DistributedType
+
+    if acc.distributed_type == DistributedType.FSDP:
+        return "fsdp"
+    if acc.distributed_type == DistributedType.DEEPSPEED and getattr(acc.state.deepspeed_plugin, "zero_stage", 0) == 3:
+        return "zero3"
+    return None
+
+
 @contextlib.contextmanager
 def generation_model(acc, model):
     """Yield (module to decode with, synced) for a prepared ``model``.
@@ -51,15 +62,13 @@ def generation_model(acc, model):
     forwards (``synced``: decoding goes on until all processes are done). DeepSpeed ZeRO-3: the
     parameters gathered on every process for the whole decode (``GatheredParameters``; needs memory for
     one full copy of the weights per GPU), then the unwrapped module decodes freely."""
-    from accelerate.utils import DistributedType
-
-    kind = acc.distributed_type
-    if kind == DistributedType.DEEPSPEED and getattr(acc.state.deepspeed_plugin, "zero_stage", 0) == 3:
+    kind = sharding(acc)
+    if kind == "zero3":
         import deepspeed
 
         with deepspeed.zero.GatheredParameters(list(model.parameters()), modifier_rank=None):
             yield acc.unwrap_model(model), False
-    elif kind == DistributedType.FSDP:
+    elif kind == "fsdp":
         yield model, True
     else:
         yield acc.unwrap_model(model), False

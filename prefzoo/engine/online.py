@@ -29,7 +29,7 @@ from prefzoo.data.records import PROMPTS, DropReport
 from prefzoo.engine.advantages import (AdvantageInput, Advantages, kl_k1, kl_k3, local_sum, masked_mean,
                                        masked_var)
 from prefzoo.engine.loop import (Checkpoints, accelerator_for, check_finite, generation_model, grad_norm,
-                                 make_optimizer, make_schedule, throughput, trim_metrics)
+                                 make_optimizer, make_schedule, sharding, throughput, trim_metrics)
 from prefzoo.engine.rollout import Draws, Rollout, response_logps, sample
 from prefzoo.engine.tracking import Tracker
 from prefzoo.feedback.base import Feedback, FeedbackError
@@ -255,7 +255,7 @@ def _rows_of(process: int, processes: int, prompts_here: int, k: int) -> list[in
     return [(process + j * processes) * k + r for j in range(prompts_here) for r in range(k)]
 
 
-def rollout_engine(cfg: OnlineConfig, policy, is_main: bool):
+def rollout_engine(cfg: OnlineConfig, policy, sharded: str | None):
     """(backend name, vLLM engine or None, note). ``vllm`` falls back to ``loop`` when it cannot run,
     and says why; the choice goes to the log and the run's info."""
     if cfg.rollout_backend != "vllm":
@@ -263,6 +263,8 @@ def rollout_engine(cfg: OnlineConfig, policy, is_main: bool):
     from prefzoo.engine.vllm_backend import VLLMRollout, vllm_unavailable_reason
 
     why = vllm_unavailable_reason()
+    if why is None and sharded:  # its weight sync reads whole tensors
+        why = f"the weight sync needs full parameters and {sharded} shards them"
     if why:
         return "loop", None, f"vllm requested but unavailable ({why}); generating with the loop backend"
     return "vllm", VLLMRollout(policy, **cfg.vllm), ""
@@ -300,7 +302,7 @@ def train_online(job: Job, algo: OnlineAlgorithm) -> TrainResult:
         raise JobError(f"{len(prompts)} usable prompts, fewer than prompts_per_step={cfg.prompts_per_step} "
                        f"({report.summary()})")
     reward = resolve_reward(cfg.reward, job, cfg.reward_model)
-    backend, vllm_engine, backend_note = rollout_engine(cfg, policy, acc.is_main_process)
+    backend, vllm_engine, backend_note = rollout_engine(cfg, policy, sharding(acc))
     if acc.is_main_process:
         print(f"[{job.label or algo.name}] rollout backend: {backend}" + (f" ({backend_note})" if backend_note else ""))
 
