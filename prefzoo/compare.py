@@ -67,6 +67,7 @@ class CompareRecipe:
     plugins: list[str] = field(default_factory=list)
     tracker: str = "none"              # none | wandb | tensorboard: one run per arm and seed, grouped by recipe
     cache_dir: str = ".cache/prefzoo"
+    workers: int = 1                   # arms trained side by side in forked processes (one process each)
     budget: str | None = None          # the name of a preset in `budgets` to apply (or --set budget=NAME)
     budgets: dict = field(default_factory=dict)  # name -> {dotted key: value} overrides, e.g. a small CPU run
 
@@ -249,6 +250,44 @@ def write_arm(arm_dir: Path, row: dict, info: dict, per_prompt: list[dict]) -> N
     _write_atomic(arm_dir / "eval.json", json.dumps({"row": row, "info": info}, indent=2, default=str))
 
 
+def _attempt(arm: Arm, seed: int, context: tuple) -> tuple[tuple | None, tuple | None, float]:
+    """(run_arm's outcome, None, seconds), or (None, (error line, traceback), seconds) when it raised:
+    an arm's failure must not lose the others."""
+    t = time.time()
+    try:
+        return run_arm(arm, seed, *context), None, time.time() - t
+    except Exception as e:
+        return None, (f"{type(e).__name__}: {e}", traceback.format_exc()), time.time() - t
+
+
+_FORKED: tuple = ()  # (arms, seed, context) for the worker processes, which inherit it through fork
+
+
+def _forked_attempt(i: int):
+    arms, seed, context = _FORKED
+    return _attempt(arms[i], seed, context)
+
+
+def _attempts(arms: list[Arm], seed: int, context: tuple, workers: int):
+    """Each arm's attempt, in order. ``workers`` > 1 (one process, where fork exists): that many forked
+    worker processes train and evaluate arms side by side. Every arm seeds its own RNGs and trains a
+    fresh copy of the base, so the numbers are the ones a sequential run gives; only the parent writes
+    eval.json. Under ``accelerate launch`` arms run one after another (training is collective)."""
+    import multiprocessing as mp
+
+    if workers <= 1 or len(arms) <= 1 or world_size() > 1 or "fork" not in mp.get_all_start_methods():
+        for arm in arms:
+            yield _attempt(arm, seed, context)
+        return
+    global _FORKED
+    _FORKED = (arms, seed, context)
+    try:
+        with mp.get_context("fork").Pool(min(workers, len(arms))) as pool:
+            yield from pool.imap(_forked_attempt, range(len(arms)))
+    finally:
+        _FORKED = ()
+
+
 def run_compare(path: str | Path, out: str | Path | None = None, overrides: list[str] | None = None,
                 log=print) -> Path:
     t_all = time.time()
@@ -293,21 +332,20 @@ def run_compare(path: str | Path, out: str | Path | None = None, overrides: list
         say(f"[stage] seed {seed}: {report.kept} human pairs of budget {recipe.label_budget} ({empty} skipped: "
             f"an empty sample; {report.total_dropped} dropped: {report.as_dict()['dropped']}), "
             f"base samples, {time.time() - t:.1f} s")
+        seed_rows: dict[str, dict] = {}
+        pending = []
         for arm in arms:
-            arm_dir = out / "arms" / arm.name / f"seed-{seed}"
-            done = arm_dir / "eval.json"
+            done = out / "arms" / arm.name / f"seed-{seed}" / "eval.json"
             # main's answer for every process: a process that looked later could see the file main just wrote
             earlier = from_main(lambda: json.loads(done.read_text())["row"] if done.exists() else None)
             if earlier is not None:
-                rows.append({**earlier, "reused": True})
+                seed_rows[arm.name] = {**earlier, "reused": True}
                 say(f"[arm] {arm.name} seed {seed}: finished earlier, skipped")
-                continue
-            t = time.time()
-            outcome, failure = None, None
-            try:
-                outcome = run_arm(arm, seed, base, world, seed_data, recipe, out, base_eval_texts, eval_rows)
-            except Exception as e:  # an arm's failure must not lose the others
-                failure = (f"{type(e).__name__}: {e}", traceback.format_exc())
+            else:
+                pending.append(arm)
+        context = (base, world, seed_data, recipe, out, base_eval_texts, eval_rows)
+        for arm, (outcome, failure, seconds) in zip(pending, _attempts(pending, seed, context, recipe.workers)):
+            arm_dir = out / "arms" / arm.name / f"seed-{seed}"
             # Every process learns whether the arm failed anywhere, so all take the same branch (and none is
             # left alone in a later collective). A failure inside a collective on some processes only is not
             # caught here: the others wait in that collective until the process group times out.
@@ -317,7 +355,7 @@ def run_compare(path: str | Path, out: str | Path | None = None, overrides: list
                 if is_main():
                     write_arm(arm_dir, row, info, per_prompt)
                 say(f"[arm] {arm.name} seed {seed}: gold {row['gold_reward']:+.3f}  win {row['win_rate_vs_base']:.2f}"
-                    f"  kl {row['kl_to_base']:.2f}  ({time.time() - t:.1f} s)")
+                    f"  kl {row['kl_to_base']:.2f}  ({seconds:.1f} s)")
             else:
                 where, (error, _) = failures[0]
                 if is_main():
@@ -326,10 +364,11 @@ def run_compare(path: str | Path, out: str | Path | None = None, overrides: list
                         (f"process {r}:\n" if world_size() > 1 else "") + trace for r, (_, trace) in failures))
                 row = {"arm": arm.name, "algorithm": arm.algorithm, "family": arm.family,
                        "sweep_value": arm.sweep_value, "seed": seed, "status": "failed",
-                       "wall_s": round(time.time() - t, 2), "error": error}
+                       "wall_s": round(seconds, 2), "error": error}
                 on = f" on process {where} of {world_size()}" if world_size() > 1 else ""
                 say(f"[arm] {arm.name} seed {seed}: FAILED{on}: {error} (traceback in {arm_dir / 'error.txt'})")
-            rows.append(row)
+            seed_rows[arm.name] = row
+        rows.extend(seed_rows[arm.name] for arm in arms)  # the recipe's arm order, reused or not
     if is_main():
         from prefzoo.eval.report import write_reports
 

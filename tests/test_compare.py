@@ -131,3 +131,15 @@ def test_bootstrap_and_distinct_by_hand():
     assert mean == 0.5 and 0.35 < lo < 0.5 < hi < 0.65
     # "a b a b": bigrams (a,b),(b,a),(a,b) -> 2 unique of 3
     assert distinct_n(["a b a b"]) == pytest.approx(2 / 3)
+
+
+def test_workers_give_the_sequential_numbers(smoke_run):
+    """The quickstart runs arms in two forked workers; one at a time gives the same table (every arm
+    seeds its own RNGs and trains its own copy of the base), failures included."""
+    path, out, _ = smoke_run
+    assert yaml.safe_load(path.read_text())["workers"] == 2
+    seq = run_compare(path, out=out.parent / "sequential", overrides=SMOKE_SETS + ["workers=1"], log=lambda *_: None)
+    timing = {"wall_s", "train_s", "reused"}
+    a = [{k: v for k, v in r.items() if k not in timing} for r in csv.DictReader(open(out / "results.csv"))]
+    b = [{k: v for k, v in r.items() if k not in timing} for r in csv.DictReader(open(seq / "results.csv"))]
+    assert [r["arm"] for r in a] == [r["arm"] for r in b] and a == b
