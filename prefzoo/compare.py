@@ -234,13 +234,29 @@ def run_arm(arm: Arm, seed: int, base, world, seed_data: dict, recipe: CompareRe
     row = {"arm": arm.name, "algorithm": arm.algorithm, "family": arm.family, "sweep_value": arm.sweep_value,
            "seed": seed, "status": "ok", **ev.row(), "tokens": tokens, "train_s": round(train_s, 2),
            "wall_s": round(time.time() - started, 2), "error": ""}
-    for key in ("labeler_alignment", "position_bias"):
-        if isinstance(info.get(key), (int, float)):
-            row[key] = info[key]
+    row.update(feedback_columns(info))
+    return row, info, ev.per_prompt
+
+
+def feedback_columns(info: dict) -> dict:
+    """The table's columns about an arm's feedback: AI-label agreement with gold and the number of
+    (non-tied) pairs it was measured on, position bias, the trained reward model's held-out accuracy."""
+    out = {k: info[k] for k in ("labeler_alignment", "position_bias") if isinstance(info.get(k), (int, float))}
+    detail = info.get("labeler_alignment_detail")
+    if isinstance(detail, dict) and isinstance(detail.get("n"), int):
+        out["labeler_alignment_n"] = detail["n"]  # 1.000 on 2 pairs is not 1.000 on 200
     rm = info.get("reward_model")
     if isinstance(rm, dict) and isinstance(rm.get("heldout_accuracy"), (int, float)):
-        row["rm_heldout_accuracy"] = rm["heldout_accuracy"]  # the reward model this arm trained
-    return row, info, ev.per_prompt
+        out["rm_heldout_accuracy"] = rm["heldout_accuracy"]  # the reward model this arm trained
+    return out
+
+
+def _finished(done: Path) -> dict | None:
+    """A finished arm's row from its eval.json (None if there is none), feedback columns refreshed."""
+    if not done.exists():
+        return None
+    saved = json.loads(done.read_text())
+    return {**saved["row"], **feedback_columns(saved.get("info", {}))}
 
 
 def write_arm(arm_dir: Path, row: dict, info: dict, per_prompt: list[dict]) -> None:
@@ -337,7 +353,7 @@ def run_compare(path: str | Path, out: str | Path | None = None, overrides: list
         for arm in arms:
             done = out / "arms" / arm.name / f"seed-{seed}" / "eval.json"
             # main's answer for every process: a process that looked later could see the file main just wrote
-            earlier = from_main(lambda: json.loads(done.read_text())["row"] if done.exists() else None)
+            earlier = from_main(lambda: _finished(done))
             if earlier is not None:
                 seed_rows[arm.name] = {**earlier, "reused": True}
                 say(f"[arm] {arm.name} seed {seed}: finished earlier, skipped")

@@ -143,3 +143,15 @@ def test_workers_give_the_sequential_numbers(smoke_run):
     a = [{k: v for k, v in r.items() if k not in timing} for r in csv.DictReader(open(out / "results.csv"))]
     b = [{k: v for k, v in r.items() if k not in timing} for r in csv.DictReader(open(seq / "results.csv"))]
     assert [r["arm"] for r in a] == [r["arm"] for r in b] and a == b
+
+
+def test_alignment_is_reported_with_its_pair_count(smoke_run):
+    """Agreement with gold carries the number of non-tied pairs behind it (1.000 on 2 pairs means little)."""
+    from prefzoo.compare import feedback_columns
+
+    assert feedback_columns({"labeler_alignment": 1.0, "labeler_alignment_detail": {"n": 2}}) == \
+        {"labeler_alignment": 1.0, "labeler_alignment_n": 2}
+    _, out, _ = smoke_run
+    rows = {r["arm"]: r for r in csv.DictReader(open(out / "summary.csv"))}
+    assert int(rows["rlaif"]["labeler_alignment_n"]) > 0
+    assert "labeler_alignment_n" in (out / "results.md").read_text()

@@ -16,6 +16,10 @@ SUMMARY_COLUMNS = ["arm", "algorithm", "seeds_ok", "gold_reward_mean", "gold_rew
                    "win_rate_vs_base", "kl_to_base"]
 
 
+# per-arm feedback columns (see compare.feedback_columns); n: the non-tied pairs alignment was measured on
+FEEDBACK_COLUMNS = ("labeler_alignment", "labeler_alignment_n", "position_bias", "rm_heldout_accuracy")
+
+
 def _mean(xs):
     xs = [x for x in xs if isinstance(x, (int, float)) and not (isinstance(x, float) and math.isnan(x))]
     return sum(xs) / len(xs) if xs else float("nan")
@@ -29,7 +33,7 @@ def _per_prompt_rewards(out: Path, arm: str, seed: int) -> list[float]:
 
 
 def summarise(out: Path, rows: list[dict], arms, world) -> list[dict]:
-    extra = [k for k in ("labeler_alignment", "position_bias", "rm_heldout_accuracy") if any(k in r for r in rows)]
+    extra = [k for k in FEEDBACK_COLUMNS if any(k in r for r in rows)]
     summary = []
     for arm in arms:
         mine = [r for r in rows if r["arm"] == arm.name]
@@ -43,6 +47,8 @@ def summarise(out: Path, rows: list[dict], arms, world) -> list[dict]:
             row[cat] = _mean(r.get(cat) for r in ok)
         for k in ("mean_length", "distinct_2", *extra, "tokens", "wall_s"):
             row[k] = _mean(r.get(k) for r in ok)
+        if "labeler_alignment_n" in extra:  # pairs over all seeds, not a mean
+            row["labeler_alignment_n"] = sum(r.get("labeler_alignment_n") or 0 for r in ok)
         row["errors"] = "; ".join(sorted({r["error"] for r in mine if r["status"] != "ok"}))
         summary.append(row)
     return summary
@@ -66,7 +72,7 @@ def _fmt(v) -> str:
 def write_markdown(out: Path, summary: list[dict], world, command: str, total_s: float, reused: int = 0) -> None:
     cols = ["arm", "seeds_ok", "gold_reward_mean", "gold_reward_ci_low", "gold_reward_ci_high", "win_rate_vs_base",
             "kl_to_base", *world.categories, "mean_length", "distinct_2"]
-    cols += [k for k in ("labeler_alignment", "position_bias", "rm_heldout_accuracy") if any(k in r for r in summary)]
+    cols += [k for k in FEEDBACK_COLUMNS if any(k in r for r in summary)]
     cols += ["wall_s"]
     lines = [f"# {out.name}: comparison results", "",
              f"Produced by `{command}`; this invocation took {total_s:.0f} s"
