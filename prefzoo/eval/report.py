@@ -47,8 +47,9 @@ def summarise(out: Path, rows: list[dict], arms, world) -> list[dict]:
             row[cat] = _mean(r.get(cat) for r in ok)
         for k in ("mean_length", "distinct_2", *extra, "tokens", "wall_s"):
             row[k] = _mean(r.get(k) for r in ok)
-        if "labeler_alignment_n" in extra:  # pairs over all seeds, not a mean
-            row["labeler_alignment_n"] = sum(r.get("labeler_alignment_n") or 0 for r in ok)
+        if "labeler_alignment_n" in extra:  # pairs over all seeds, not a mean; nan for arms without AI labels
+            ns = [r["labeler_alignment_n"] for r in ok if isinstance(r.get("labeler_alignment_n"), int)]
+            row["labeler_alignment_n"] = sum(ns) if ns else float("nan")
         row["errors"] = "; ".join(sorted({r["error"] for r in mine if r["status"] != "ok"}))
         summary.append(row)
     return summary
