@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from prefzoo import dist
 from prefzoo.recipe import TrainConfig
 
 _ACCELERATOR = {}
@@ -31,7 +32,7 @@ def accelerator_for(train: TrainConfig):
         # measured with accelerate 1.15: on a machine without CUDA, Accelerator(cpu=True) turns an FSDP or
         # DeepSpeed launch config into plain DDP over gloo, silently; say so
         for engine in ("FSDP", "DEEPSPEED"):
-            if os.environ.get(f"ACCELERATE_USE_{engine}", "").lower() in ("1", "true") and os.environ.get("RANK", "0") == "0":
+            if os.environ.get(f"ACCELERATE_USE_{engine}", "").lower() in ("1", "true") and dist.is_main():
                 print(f"note: no CUDA device: the {engine} settings of the launch config are not used; "
                       f"the processes run plain DDP over gloo")
     if precision not in _ACCELERATOR:
@@ -151,6 +152,12 @@ class Checkpoints:
         for old in sorted(self.root.glob("step-*"), key=lambda p: int(p.name.split("-")[1]))[: -self.keep]:
             shutil.rmtree(old, ignore_errors=True)
         return path
+
+    def save_once(self, acc, step: int, model, optimizer, schedule, extra: dict | None = None) -> None:
+        """``save`` by the main process only; every process waits until the checkpoint exists."""
+        if acc.is_main_process:
+            self.save(step, model, optimizer, schedule, extra)
+        acc.wait_for_everyone()
 
     def load(self, model, optimizer, schedule) -> dict:
         path = self.latest()

@@ -208,9 +208,7 @@ def train_offline(job: Job, objective: Objective) -> TrainResult:
             bar.set_postfix(loss=f"{reduced['loss']:.4f}")
         bar.update(1)
         if train.checkpoint_every and done % train.checkpoint_every == 0 and done < total:
-            if acc.is_main_process:
-                ckpt.save(done, acc.unwrap_model(model), optimizer, schedule, extra={"tokens": tokens_total})
-            acc.wait_for_everyone()
+            ckpt.save_once(acc, done, acc.unwrap_model(model), optimizer, schedule, extra={"tokens": tokens_total})
             last_ckpt = done
     bar.close()
     if job.tracker is None:

@@ -488,9 +488,7 @@ def train_online(job: Job, algo: OnlineAlgorithm) -> TrainResult:
         bar.update(1)
         # 8. checkpoint (the last step too, so a longer run can continue from it)
         if train.checkpoint_every and (done % train.checkpoint_every == 0 or done == cfg.steps):
-            if acc.is_main_process:
-                ckpt.save(done, trainable, optimizer, schedule, extra={"beta": kl_ctl.value})
-            acc.wait_for_everyone()
+            ckpt.save_once(acc, done, trainable, optimizer, schedule, extra={"beta": kl_ctl.value})
             last_ckpt = done
     bar.close()
     if job.tracker is None:

@@ -53,9 +53,10 @@ def sample(policy: Policy, prompts: list, cfg: EvalConfig) -> tuple[list[str], l
     torch.manual_seed(cfg.seed)
     n = len(prompts)
     texts, comp_ids, prompt_ids = [""] * n, [[] for _ in range(n)], [[] for _ in range(n)]
-    for idx in length_groups([len(policy.encode_prompt(p)) for p in prompts], cfg.batch_size):  # less padding
+    encoded = [policy.encode_prompt(p) for p in prompts]
+    for idx in length_groups([len(e) for e in encoded], cfg.batch_size):  # less padding
         comps, enc = policy.generate_ids([prompts[i] for i in idx], max_new_tokens=cfg.max_new_tokens,
-                                         temperature=cfg.temperature)
+                                         temperature=cfg.temperature, encoded=[encoded[i] for i in idx])
         for i, c, e in zip(idx, comps, enc):
             texts[i], comp_ids[i], prompt_ids[i] = policy.decode(c), c, e
     torch.random.set_rng_state(state)

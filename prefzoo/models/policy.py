@@ -329,18 +329,22 @@ class Policy:
         """Sample one completion per prompt (KV cache, left padding, stop at EOS, batches of similar
         prompt length); returns texts in the order of ``prompts``."""
         texts: list[str] = [""] * len(prompts)
-        for idx in length_groups([len(self.encode_prompt(p)) for p in prompts], batch_size):
+        encoded = [self.encode_prompt(p) for p in prompts]
+        for idx in length_groups([len(e) for e in encoded], batch_size):
             ids, _ = self.generate_ids([prompts[i] for i in idx], max_new_tokens=max_new_tokens,
-                                       temperature=temperature, top_p=top_p, do_sample=do_sample)
+                                       temperature=temperature, top_p=top_p, do_sample=do_sample,
+                                       encoded=[encoded[i] for i in idx])
             for i, r in zip(idx, ids):
                 texts[i] = self.decode(r)
         return texts
 
     @torch.no_grad()
     def generate_ids(self, prompts: list[Any], *, max_new_tokens: int, temperature: float = 1.0,
-                     top_p: float = 1.0, do_sample: bool = True) -> tuple[list[list[int]], list[list[int]]]:
-        """Returns (completion token ids cut after the first EOS, prompt token ids) per prompt."""
-        encoded = [self.encode_prompt(p) for p in prompts]
+                     top_p: float = 1.0, do_sample: bool = True,
+                     encoded: list[list[int]] | None = None) -> tuple[list[list[int]], list[list[int]]]:
+        """Returns (completion token ids cut after the first EOS, prompt token ids) per prompt.
+        ``encoded``: the prompts' token ids when the caller has them already."""
+        encoded = encoded if encoded is not None else [self.encode_prompt(p) for p in prompts]
         width = max(len(e) for e in encoded)
         pad = self.tokenizer.pad_token_id
         ids = torch.full((len(encoded), width), pad, dtype=torch.long)
