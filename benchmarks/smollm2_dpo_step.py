@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from prefzoo.algos.base import PairLogps  # noqa: E402
+from prefzoo.api import PairLogps  # noqa: E402
 from prefzoo.algos.dpo import DPO  # noqa: E402
 from prefzoo.data.records import PAIRS  # noqa: E402
 from prefzoo.models.policy import Policy  # noqa: E402

@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from prefzoo.algos.base import PairLogps, SeqLogps, UnpairedLogps
+from prefzoo.api import PairLogps, SeqLogps, UnpairedLogps
 from prefzoo.models.policy import Policy
 from prefzoo.models.tiny import words_of
 from prefzoo.recipe import ModelConfig

@@ -16,7 +16,7 @@ SMOKE = ROOT / "recipes" / "smoke-compare.yaml"
 
 BOOM = '''
 from dataclasses import dataclass
-from prefzoo.algos.base import Algorithm
+from prefzoo.api import Algorithm
 from prefzoo.registry import register
 
 @register("boom")

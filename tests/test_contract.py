@@ -6,16 +6,17 @@ import json
 import math
 import re
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
 
 from prefzoo import registry
-from prefzoo.algos.base import LossOutput, Objective
+from prefzoo.api import LossOutput, Objective
 from prefzoo.recipe import load_train_recipe
 from prefzoo.runner import run_recipe
 
-BUNDLED_PAIRS = "/work/main/recipes/data/tiny_pairs.jsonl"
+BUNDLED_PAIRS = Path(__file__).resolve().parents[1] / "recipes" / "data" / "tiny_pairs.jsonl"
 
 
 def objective_or_skip(name: str) -> Objective:
@@ -89,8 +90,9 @@ def test_reference_matters_when_needed(name, algo_batch):
 @pytest.fixture
 def scratch_registry(monkeypatch):
     """Registrations made by a test vanish after it (the registry is a module-level dict)."""
-    registry.names()  # built-ins loaded before the copy
-    monkeypatch.setattr(registry, "_ALGOS", dict(registry._ALGOS))
+    for name in registry.names():  # built-ins loaded before the copy
+        registry.get(name)
+    monkeypatch.setattr(registry.ALGORITHMS, "_loaded", registry.ALGORITHMS.loaded())
 
 
 def test_duplicate_name_raises(scratch_registry):
@@ -133,7 +135,7 @@ from dataclasses import dataclass
 
 import torch
 
-from prefzoo.algos.base import LossOutput, Objective, logratio, pair_metrics
+from prefzoo.api import LossOutput, Objective, logratio, pair_metrics
 from prefzoo.registry import register
 
 

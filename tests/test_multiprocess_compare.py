@@ -53,7 +53,7 @@ RECIPE = {
 
 FLAKY = '''
 from dataclasses import dataclass
-from prefzoo.algos.base import Algorithm
+from prefzoo.api import Algorithm
 from prefzoo.dist import rank
 from prefzoo.job import TrainResult
 from prefzoo.registry import register

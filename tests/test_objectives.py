@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from prefzoo import registry
-from prefzoo.algos.base import PairLogps, SeqLogps, UnpairedLogps
+from prefzoo.api import PairLogps, SeqLogps, UnpairedLogps
 from prefzoo.algos.orpo import log1mexp
 from prefzoo.config import ConfigError
 from prefzoo.runner import build_algorithm

@@ -1,7 +1,26 @@
-"""Built-in algorithms. Importing this package registers every module in it (one algorithm per file)."""
-import importlib
-import pkgutil
+"""Built-in algorithms, one file each; each file registers its class with ``@register(name)``.
 
-for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-    if _mod != "base" and not _mod.startswith("_"):
-        importlib.import_module(f"{__name__}.{_mod}")
+``MANIFEST`` lets the registry list and find them without importing any: ``name -> "module:Class"``.
+A test imports every module here and checks that the decorators register exactly this table, so a
+new file must add its line (and a stale line fails the test).
+"""
+MANIFEST = {
+    "cai": "prefzoo.algos.cai:ConstitutionalAI",
+    "cai-dpo": "prefzoo.algos.cai_dpo:CAIDPO",
+    "cdpo": "prefzoo.algos.cdpo:CDPO",
+    "dpo": "prefzoo.algos.dpo:DPO",
+    "grpo": "prefzoo.algos.grpo:GRPO",
+    "ipo": "prefzoo.algos.ipo:IPO",
+    "kto": "prefzoo.algos.kto:KTO",
+    "online-dpo": "prefzoo.algos.online_dpo:OnlineDPO",
+    "orpo": "prefzoo.algos.orpo:ORPO",
+    "ppo": "prefzoo.algos.ppo:PPO",
+    "rdpo": "prefzoo.algos.rdpo:RDPO",
+    "remax": "prefzoo.algos.remax:ReMax",
+    "reward-model": "prefzoo.algos.reward_model:RewardModelAlgorithm",
+    "rlaif": "prefzoo.algos.rlaif:RLAIF",
+    "rloo": "prefzoo.algos.rloo:RLOO",
+    "sft": "prefzoo.algos.sft:SFT",
+    "simpo": "prefzoo.algos.simpo:SimPO",
+    "slic": "prefzoo.algos.slic:SLiC",
+}

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from prefzoo import registry
-from prefzoo.algos.base import Algorithm
+from prefzoo.api import Algorithm
 from prefzoo.algos.rlaif import build_learner, is_main, learn, prompt_rows, stage_train
 from prefzoo.constitutions import Constitution, load_constitution
 from prefzoo.data.loaders import records_from_list

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from prefzoo.algos.base import Algorithm
+from prefzoo.api import Algorithm
 from prefzoo.algos.cai import critique_records, resolve_constitution, split_red_team
 from prefzoo.algos.rlaif import build_learner, is_main, learn, prompt_rows, stage_train
 from prefzoo.constitutions import load_constitution

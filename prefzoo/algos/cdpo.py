@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from prefzoo.algos.base import LossOutput, Objective, PairLogps, logratio, pair_metrics, soft_sigmoid_loss
-from prefzoo.registry import register
+from prefzoo.api import LossOutput, Objective, PairLogps, logratio, pair_metrics, register, soft_sigmoid_loss
 
 
 @register("cdpo")

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prefzoo.algos.base import LossOutput, Objective, PairLogps, logratio, pair_metrics, soft_sigmoid_loss
-from prefzoo.registry import register
+from prefzoo.api import LossOutput, Objective, PairLogps, logratio, pair_metrics, register, soft_sigmoid_loss
 
 
 @register("dpo")

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prefzoo.engine.advantages import AdvantageInput, Advantages, group_normalized, sequence_advantages
-from prefzoo.engine.online import OnlineAlgorithm, OnlineConfig
-from prefzoo.registry import register
+import torch
+
+from prefzoo.api import (AdvantageInput, Advantages, OnlineAlgorithm, OnlineBatch, OnlineConfig, group_normalized,
+                         kl_k3, register, sequence_advantages, shaped_rewards)
 
 
 @register("grpo")
 class GRPO(OnlineAlgorithm):
     summary = "group-normalised advantages, clipped ratio, k3 KL in the loss; no critic"
     paper = "Shao et al. 2024, arXiv 2402.03300"
-    kl_in_reward = False
-    kl_in_loss = True
 
     @dataclass
     class Config(OnlineConfig):
@@ -31,5 +30,12 @@ class GRPO(OnlineAlgorithm):
             if self.samples_per_prompt < 2:
                 raise ValueError("grpo needs samples_per_prompt >= 2 (advantages are normalised in the group)")
 
+    def rewards(self, scores, kl_tok, lengths, beta):
+        return shaped_rewards(scores, kl_tok, lengths, None)  # the KL goes into the loss, not the reward
+
     def advantages(self, inp: AdvantageInput) -> Advantages:
         return sequence_advantages(group_normalized(inp.scores, inp.group_size), inp.mask)
+
+    def extra_loss(self, b: OnlineBatch, total: torch.Tensor, metrics: dict):
+        k3 = b.mean(kl_k3(b.logps, b.ref_logps))  # eq. 4, a token-level mean
+        return total + b.beta * k3, {**metrics, "kl_k3": k3.detach()}

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prefzoo.algos.base import LossOutput, Objective, PairLogps, logratio, pair_metrics
-from prefzoo.registry import register
+from prefzoo.api import LossOutput, Objective, PairLogps, logratio, pair_metrics, register
 
 
 @register("ipo")

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from prefzoo.algos.base import LossOutput, Objective, UnpairedLogps
-from prefzoo.registry import register
+from prefzoo.api import LossOutput, Objective, UnpairedLogps, register
 
 
 @register("kto")

@@ -12,18 +12,14 @@ from dataclasses import dataclass
 
 import torch
 
-from prefzoo.algos.base import LossOutput, soft_sigmoid_loss
-from prefzoo.engine.advantages import AdvantageInput, Advantages
-from prefzoo.engine.online import OnlineAlgorithm, OnlineBatch, OnlineConfig
-from prefzoo.registry import register
+from prefzoo.api import (AdvantageInput, Advantages, FeedbackInput, LossOutput, OnlineAlgorithm, OnlineBatch,
+                         OnlineConfig, Scores, register, shaped_rewards, soft_sigmoid_loss)
 
 
 @register("online-dpo")
 class OnlineDPO(OnlineAlgorithm):
     summary = "DPO on two fresh samples per prompt, labelled online by the feedback's prefer()"
     paper = "Guo et al. 2024, arXiv 2402.04792"
-    kl_in_reward = False
-    feedback_kind = "prefer"
 
     @dataclass
     class Config(OnlineConfig):
@@ -35,6 +31,16 @@ class OnlineDPO(OnlineAlgorithm):
             super().__post_init__()
             if self.samples_per_prompt != 2:
                 raise ValueError("online-dpo samples exactly 2 responses per prompt")
+
+    def feedback(self, inp: FeedbackInput) -> Scores:
+        """Labels P(a better than b) for each prompt's pair (rows 2i, 2i+1) from the feedback's prefer()."""
+        ro = inp.rollout
+        labels = inp.reward.checked_prefer(ro.prompts[0::2], ro.texts[0::2], ro.texts[1::2])
+        zeros = torch.zeros(len(ro), device=ro.response_mask.device)
+        return Scores(inp.penalised(zeros, ro.eos), labels=labels.to(ro.response_mask.device))
+
+    def rewards(self, scores, kl_tok, lengths, beta):
+        return shaped_rewards(scores, kl_tok, lengths, None)  # the KL lives inside the DPO loss
 
     def advantages(self, inp: AdvantageInput) -> Advantages:
         return Advantages(torch.zeros_like(inp.mask))  # no policy gradient: the loss is DPO's

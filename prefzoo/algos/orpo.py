@@ -19,8 +19,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from prefzoo.algos.base import LossOutput, Objective, PairLogps, pair_metrics
-from prefzoo.registry import register
+from prefzoo.api import LossOutput, Objective, PairLogps, pair_metrics, register
 
 
 def log1mexp(a: torch.Tensor) -> torch.Tensor:

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prefzoo.engine.advantages import AdvantageInput, Advantages, gae, whiten
-from prefzoo.engine.online import OnlineAlgorithm, OnlineConfig
-from prefzoo.registry import register
+from prefzoo.api import AdvantageInput, Advantages, OnlineAlgorithm, OnlineConfig, gae, register, whiten
 
 
 @register("ppo")
 class PPO(OnlineAlgorithm):
     summary = "RLHF with a critic: per-token KL reward, GAE, clipped policy and value losses"
     paper = "Ouyang et al. 2022, arXiv 2203.02155; Huang et al. 2024, arXiv 2403.17031"
-    uses_critic = True
-    kl_in_reward = True
+    uses_critic = True                    # the engine builds a value model; loss() adds the value loss
 
     @dataclass
     class Config(OnlineConfig):

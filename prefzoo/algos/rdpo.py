@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
-from prefzoo.algos.base import LossOutput, Objective, PairLogps, logratio, pair_metrics
-from prefzoo.registry import register
+from prefzoo.api import LossOutput, Objective, PairLogps, logratio, pair_metrics, register
 
 
 @register("rdpo")

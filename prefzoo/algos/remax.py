@@ -9,21 +9,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prefzoo.engine.advantages import AdvantageInput, Advantages, remax, sequence_advantages
-from prefzoo.engine.online import OnlineAlgorithm, OnlineConfig
-from prefzoo.registry import register
+from prefzoo.api import (AdvantageInput, Advantages, FeedbackInput, OnlineAlgorithm, OnlineConfig, Scores, register,
+                         remax, sequence_advantages)
 
 
 @register("remax")
 class ReMax(OnlineAlgorithm):
     summary = "REINFORCE with the greedy response's reward as baseline; KL in the reward"
     paper = "Li et al. 2023, arXiv 2310.10505"
-    kl_in_reward = True
-    needs_greedy_baseline = True
 
     @dataclass
     class Config(OnlineConfig):
         samples_per_prompt: int = 1       # sampled responses per prompt (the paper: 1)
+
+    def feedback(self, inp: FeedbackInput) -> Scores:
+        """The sampled responses' scores, and as baseline the score of the greedy response to the same
+        prompt (decoded with the current policy, before the update), repeated over the prompt's rows."""
+        greedy = inp.decode_greedy()
+        return Scores(inp.score(inp.rollout), baseline=inp.score(greedy).repeat_interleave(inp.group_size))
 
     def advantages(self, inp: AdvantageInput) -> Advantages:
         return sequence_advantages(remax(inp.scores, inp.baseline), inp.mask)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 
-from prefzoo.algos.base import Algorithm
+from prefzoo.api import Algorithm
 from prefzoo.job import TrainResult
 from prefzoo.registry import register
 from prefzoo.stages.reward import RewardModelConfig, train_reward_model

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Literal
 
 from prefzoo import registry
-from prefzoo.algos.base import Algorithm
+from prefzoo.api import Algorithm
 from prefzoo.config import from_dict, to_dict
 from prefzoo.data.loaders import records_from_list
 from prefzoo.data.records import PAIRS, PROMPTS

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prefzoo.engine.advantages import AdvantageInput, Advantages, rloo, sequence_advantages
-from prefzoo.engine.online import OnlineAlgorithm, OnlineConfig
-from prefzoo.registry import register
+from prefzoo.api import AdvantageInput, Advantages, OnlineAlgorithm, OnlineConfig, register, rloo, sequence_advantages
 
 
 @register("rloo")
 class RLOO(OnlineAlgorithm):
     summary = "REINFORCE with a leave-one-out baseline over k samples per prompt; KL in the reward"
     paper = "Ahmadian et al. 2024, arXiv 2402.14740"
-    kl_in_reward = True
 
     @dataclass
     class Config(OnlineConfig):

@@ -6,8 +6,7 @@ Shapes: logps, length [B]; loss scalar.
 """
 from __future__ import annotations
 
-from prefzoo.algos.base import LossOutput, NoParams, Objective, SeqLogps
-from prefzoo.registry import register
+from prefzoo.api import LossOutput, NoParams, Objective, SeqLogps, register
 
 
 @register("sft")

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from prefzoo.algos.base import LossOutput, Objective, PairLogps, logratio, pair_metrics
-from prefzoo.registry import register
+from prefzoo.api import LossOutput, Objective, PairLogps, logratio, pair_metrics, register
 
 
 @register("slic")

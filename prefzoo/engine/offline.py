@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from prefzoo.algos.base import Objective, PairLogps, SeqLogps, UnpairedLogps
+from prefzoo.api import Objective, PairLogps, SeqLogps, UnpairedLogps
 from prefzoo.data.records import PAIRS, SFT, UNPAIRED
 from prefzoo.engine.loop import (Checkpoints, accelerator_for, check_finite, grad_norm, make_optimizer,
                                  make_schedule, throughput, trim_metrics)

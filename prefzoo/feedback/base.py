@@ -42,6 +42,18 @@ class Feedback:
                                 f"and response {responses[i]!r}; rewards must be finite numbers")
         return scores
 
+    def checked_prefer(self, prompts: list[Any], a: list[str], b: list[str]) -> torch.Tensor:
+        """``prefer`` that names the prompt when the labeler raises or returns NaN/inf; clamped to [0, 1]."""
+        try:
+            p = torch.as_tensor(self.prefer(prompts, a, b), dtype=torch.float32)
+        except Exception as e:
+            raise FeedbackError(f"feedback {self.name} raised {type(e).__name__}: {e} "
+                                f"(batch starting with prompt {prompts[0]!r})") from e
+        bad = (~torch.isfinite(p)).nonzero().flatten().tolist()
+        if bad:
+            raise FeedbackError(f"feedback {self.name} returned {p[bad[0]].item()} for prompt {prompts[bad[0]]!r}")
+        return p.clamp(0.0, 1.0)
+
 
 class RuleFeedback(Feedback):
     """A Python function ``fn(prompt, response) -> float`` as feedback."""

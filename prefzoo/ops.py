@@ -1,11 +1,9 @@
-"""Advantage estimators and KL estimators for the online loop: pure functions of tensors.
+"""Pure tensor operations shared by algorithms and loops: pairwise-loss pieces, masked statistics,
+KL estimators, clipped policy/value losses and the advantage estimators. Depends on torch only.
 
-Shapes: ``B`` rollouts, ``R`` response positions (all responses start at column 0 of the response
+Shapes: ``B`` rows, ``R`` response positions (every response starts at column 0 of the response
 block; ``mask`` [B, R] is 1 on real response tokens, EOS included, 0 on padding after it).
 Grouped estimators expect rows ordered group-major: the ``k`` samples of prompt 0, then of prompt 1, ...
-
-An online algorithm picks one estimator (its ``advantages`` method) and the loop never asks which.
-To add an estimator, write a function here that returns an ``Advantages``.
 """
 from __future__ import annotations
 
@@ -13,8 +11,36 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 
 
+# ----------------------------------------------------------------------------- pairwise pieces
+def logratio(policy, reference) -> tuple[torch.Tensor, torch.Tensor]:
+    """r_w, r_l = log pi(y|x) - log pi_ref(y|x) for chosen and rejected (two ``PairLogps``)."""
+    return policy.chosen - reference.chosen, policy.rejected - reference.rejected
+
+
+def soft_sigmoid_loss(logits: torch.Tensor, p: torch.Tensor | None) -> torch.Tensor:
+    """-p log sigma(z) - (1-p) log sigma(-z); hard labels (p=None) reduce to -log sigma(z).
+    With z = R(x, y_w) - R(x, y_l) this is the Bradley-Terry loss of a reward model."""
+    if p is None:
+        return -F.logsigmoid(logits)
+    return -p * F.logsigmoid(logits) - (1 - p) * F.logsigmoid(-logits)
+
+
+def bt_loss(chosen: torch.Tensor, rejected: torch.Tensor, p_chosen: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-pair Bradley-Terry loss [B] on scalar rewards: ``soft_sigmoid_loss(chosen - rejected, p)``."""
+    return soft_sigmoid_loss(chosen - rejected, p_chosen)
+
+
+def pair_metrics(chosen_reward: torch.Tensor, rejected_reward: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The implicit-reward summaries every pairwise objective logs."""
+    c, r = chosen_reward.detach(), rejected_reward.detach()
+    return {"reward_accuracy": (c > r).float().mean(), "reward_margin": (c - r).mean(),
+            "chosen_reward": c.mean(), "rejected_reward": r.mean()}
+
+
+# ----------------------------------------------------------------------------- masked statistics
 def local_sum(x: torch.Tensor) -> torch.Tensor:
     """The identity: a sum over this process's rows is the sum over all rows (one process)."""
     return x
@@ -23,9 +49,9 @@ def local_sum(x: torch.Tensor) -> torch.Tensor:
 @dataclass
 class AdvantageInput:
     """What an estimator may read. Optional fields are filled only when the algorithm asks for them
-    (``uses_critic`` -> ``values``; ``needs_greedy_baseline`` -> ``baseline``)."""
+    (``uses_critic`` -> ``values``; a feedback hook that returns a baseline -> ``baseline``)."""
 
-    scores: torch.Tensor                    # [B] sequence reward, KL already folded in when kl_in_reward
+    scores: torch.Tensor                    # [B] sequence reward, as the algorithm's ``rewards`` hook shaped it (KL folded in by default)
     token_rewards: torch.Tensor             # [B, R] per-token reward: -beta*kl_t (+ score at the last token)
     mask: torch.Tensor                      # [B, R] response tokens
     group_size: int                         # samples per prompt (k)
@@ -140,5 +166,31 @@ def sequence_advantages(seq_adv: torch.Tensor, mask: torch.Tensor) -> Advantages
     return Advantages(seq_adv.unsqueeze(-1) * mask.to(seq_adv.dtype))
 
 
-__all__ = ["AdvantageInput", "Advantages", "local_sum", "masked_mean", "masked_var", "whiten", "kl_k1", "kl_k3", "gae",
-           "rloo", "group_normalized", "remax", "sequence_advantages"]
+
+# ----------------------------------------------------------------------------- clipped losses
+def clipped_policy_loss(logps, old_logps, advantages, mask, eps: float = 0.2, denom=None):
+    """PPO's clipped surrogate (Schulman et al. 2017, eq. 7), token-level masked mean:
+    max(-A r, -A clip(r, 1-eps, 1+eps)), r = exp(log pi - log pi_old).
+    Returns (loss, clip_fraction, ratio_mean). ``denom``: see ``masked_mean``."""
+    ratio = torch.exp(logps - old_logps)
+    unclipped = -advantages * ratio
+    clipped = -advantages * torch.clamp(ratio, 1.0 - eps, 1.0 + eps)
+    loss = masked_mean(torch.maximum(unclipped, clipped), mask, denom=denom)
+    clip_frac = masked_mean((clipped > unclipped).float(), mask, denom=denom)
+    return loss, clip_frac.detach(), masked_mean(ratio, mask, denom=denom).detach()
+
+
+def clipped_value_loss(values, old_values, returns, mask, eps: float = 0.2, denom=None):
+    """0.5 * max((V - G)^2, (V_clip - G)^2), V_clip = V_old + clip(V - V_old, -eps, eps), masked mean.
+    Returns (loss, value_clip_fraction)."""
+    v_clip = old_values + torch.clamp(values - old_values, -eps, eps)
+    a, b = (values - returns) ** 2, (v_clip - returns) ** 2
+    return (0.5 * masked_mean(torch.maximum(a, b), mask, denom=denom),
+            masked_mean((b > a).float(), mask, denom=denom).detach())
+
+
+def explained_variance(values, returns, mask, reduce_sum=local_sum) -> torch.Tensor:
+    """1 - Var(G - V) / Var(G) over response tokens (1: perfect critic, 0: no better than a constant),
+    over every process's tokens through ``reduce_sum``."""
+    var = masked_var(returns, mask, reduce_sum=reduce_sum)
+    return 1.0 - masked_var(returns - values, mask, reduce_sum=reduce_sum) / var.clamp(min=1e-8)

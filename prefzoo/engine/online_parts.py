@@ -1,0 +1,189 @@
+"""The online loop's supporting pieces: prompt encoding and order, the KL controller, the critic, the
+rollout backend, the minibatch plan and the per-step accounting. The loop itself is ``online.py``."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from prefzoo.api import OnlineConfig, masked_mean
+from prefzoo.data.records import DropReport
+from prefzoo.engine.loop import throughput
+from prefzoo.engine.rollout import Rollout
+from prefzoo.ops import explained_variance
+
+PROMPT_OVER_LIMIT = "prompt longer than max_prompt_length"
+
+
+class KLController:
+    """Fixed beta, or the adaptive controller of Ziegler et al. 2019 (sec. 2.2):
+    e = clip(KL / target - 1, -0.2, 0.2); beta <- beta * (1 + e * n / horizon)."""
+
+    def __init__(self, beta: float, target: float | None = None, horizon: int = 10000):
+        self.value, self.target, self.horizon = beta, target, horizon
+
+    def update(self, kl: float, n: int) -> None:
+        if self.target is not None:
+            err = min(max(kl / self.target - 1.0, -0.2), 0.2)
+            self.value *= 1.0 + err * n / self.horizon
+
+
+def apply_no_eos_penalty(scores: torch.Tensor, eos: torch.Tensor, penalty: float | None) -> torch.Tensor:
+    """A response cut before EOS gets the fixed ``penalty`` as its score (Huang et al. 2024, detail 4);
+    responses that ended properly keep theirs. ``eos``: [B] bool, True where the response has its EOS."""
+    if penalty is None:
+        return scores
+    return torch.where(eos.to(scores.device), scores, torch.full_like(scores, penalty))
+
+
+def encode_prompts(policy, records, limit: int) -> tuple[list[Any], list[list[int]], DropReport]:
+    """Every prompt tokenized once; prompts over ``limit`` tokens dropped and counted."""
+    report, prompts, ids = DropReport(), [], []
+    for i, row in enumerate(records):
+        e = policy.encode_prompt(row["prompt"])
+        if len(e) > limit:
+            report.drop(PROMPT_OVER_LIMIT, i)
+            continue
+        prompts.append(row["prompt"])
+        ids.append(e)
+    report.kept = len(prompts)
+    return prompts, ids, report
+
+
+def critic_values(critic, ro: Rollout) -> torch.Tensor:
+    """V(state before each response token) [B, R]: the critic's value at the previous position, run
+    with the rollout's position ids (left padding) like the policy. Called through the module itself
+    (not its parts), so a DDP-wrapped critic synchronises its gradients."""
+    P, R = ro.prompt_width, ro.response_mask.shape[1]
+    values = critic(ro.input_ids, ro.attention_mask, ro.position_ids)
+    return values[:, P - 1: P - 1 + R] * ro.response_mask
+
+
+def make_critic(policy, reward):
+    """The value model: a copy of the reward model's network when the reward is one (Huang et al. 2024),
+    else the policy's backbone with a zero head."""
+    import copy
+
+    from prefzoo.feedback.reward_model import ScalarHeadModel
+
+    module = getattr(reward, "module", None)
+    if isinstance(module, ScalarHeadModel):
+        critic = copy.deepcopy(module).to(policy.device)
+    else:
+        critic = ScalarHeadModel.from_policy(policy, zero_head=True)
+    for m in critic.modules():  # dropout off in every model
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    return critic.requires_grad_(True).train()
+
+
+def _draw_seed(seed: int, step: int) -> int:
+    """The sampler's seed for one step: fixed by (run seed, step), so a resumed run and a run on any
+    number of processes draw the same responses."""
+    return (seed * 1_000_003 + step) * 7919 + 17
+
+
+def _rows_of(process: int, processes: int, prompts_here: int, k: int) -> list[int]:
+    """Global row indices of this process's rows: it takes every ``processes``-th prompt of the step
+    (``order[process::processes]``), and each prompt has ``k`` rows, group-major."""
+    return [(process + j * processes) * k + r for j in range(prompts_here) for r in range(k)]
+
+
+def rollout_engine(cfg: OnlineConfig, policy, sharded: str | None):
+    """(backend name, vLLM engine or None, note). ``vllm`` falls back to ``loop`` when it cannot run,
+    and says why; the choice goes to the log and the run's info."""
+    if cfg.rollout_backend != "vllm":
+        return cfg.rollout_backend, None, ""
+    from prefzoo.engine.vllm_backend import VLLMRollout, vllm_unavailable_reason
+
+    why = vllm_unavailable_reason()
+    if why is None and sharded:  # its weight sync reads whole tensors
+        why = f"the weight sync needs full parameters and {sharded} shards them"
+    if why:
+        return "loop", None, f"vllm requested but unavailable ({why}); generating with the loop backend"
+    return "vllm", VLLMRollout(policy, **cfg.vllm), ""
+
+
+def _prompt_order(n: int, seed: int, step: int, per_step: int) -> list[int]:
+    """Indices of the prompts for ``step``: a seeded permutation per pass over the prompt set."""
+    out, pos = [], step * per_step
+    while len(out) < per_step:
+        epoch, offset = divmod(pos, n)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100003 + epoch)).tolist()
+        take = perm[offset: offset + per_step - len(out)]
+        out.extend(take)
+        pos += len(take)
+    return out
+
+
+def minibatch_rows(n_prompts: int, k: int, minibatches: int, seed: int, step: int, epoch: int, process: int,
+                   processes: int) -> list[list[int]]:
+    """This process's local rows of each minibatch of one epoch. The step's prompts (global positions
+    0..n_prompts-1) are shuffled by a permutation keyed by (seed, step, epoch) and dealt into
+    ``minibatches`` chunks of whole prompt groups, so the minibatches are the same sets on any number of
+    processes; each process takes the groups it sampled (positions ``process::processes``, local group
+    ``position // processes``). A process can hold no group of a minibatch: its list is then empty."""
+    g = torch.Generator().manual_seed(((seed * 1_000_003 + step) * 7919 + epoch) * 31 + 5)
+    perm = torch.randperm(n_prompts, generator=g).tolist()
+    out = []
+    for chunk in (perm[i::minibatches] for i in range(minibatches)):
+        local = sorted(pos // processes for pos in chunk if pos % processes == process)
+        out.append([j * k + r for j in local for r in range(k)])
+    return out
+
+
+class StepClock:
+    """Where a step's time goes: generation (sampling, and any greedy decode), scoring, training."""
+
+    def __init__(self):
+        self.t0 = time.time()
+        self.generate_s = self.score_s = self.train_s = 0.0
+        self.tokens = self.greedy_tokens = 0.0  # prompt + response tokens decoded on this process
+
+    def timed(self, what: str):
+        clock = self
+
+        class _Span:
+            def __enter__(self):
+                self.start = time.time()
+
+            def __exit__(self, *exc):
+                setattr(clock, f"{what}_s", getattr(clock, f"{what}_s") + time.time() - self.start)
+
+        return _Span()
+
+
+def step_row(acc, cfg, clock: StepClock, sums: dict, n_updates: int, ro: Rollout, fb, adv, kl_seq,
+             old_values, reduce_sum, n_policy: int, n_critic: int, bf16: bool) -> dict:
+    """The logged metrics of one step, averaged over processes, with throughput and time shares.
+    Model FLOPs: the policy's forward for generation (and any greedy decode), reference and recomputed
+    old log-probs, 6 N per trained token per epoch; the critic likewise (the reward model is not counted)."""
+    P, mask = acc.num_processes, ro.response_mask
+    step_metrics = {key: v / max(1, n_updates) for key, v in sums.items()}
+    if fb.labels is None:
+        all_scores = acc.gather(fb.scores.float())
+        step_metrics.update(reward_mean=all_scores.mean(), reward_std=all_scores.std(correction=0))
+    tokens_all = acc.reduce(mask.sum(), reduction="sum") / P  # token means over every process's rows
+    step_metrics.update(kl=kl_seq.mean(), response_length=ro.lengths.mean(), eos_fraction=ro.eos.float().mean(),
+                        advantage_mean=masked_mean(adv.advantages, mask, denom=tokens_all))
+    if ro.entropy is not None:  # not reported by the vLLM backend
+        step_metrics["entropy"] = masked_mean(ro.entropy, mask, denom=tokens_all)
+    if fb.labels is not None:
+        step_metrics["preference_mean"] = fb.labels.mean()
+    if fb.baseline is not None:
+        step_metrics["baseline_reward_mean"] = fb.baseline.mean()
+    if old_values is not None and adv.returns is not None:
+        step_metrics["explained_variance"] = explained_variance(old_values, adv.returns, mask, reduce_sum)
+    reduced = {key: acc.reduce(torch.as_tensor(v, dtype=torch.float32, device=mask.device).reshape(()),
+                               reduction="mean").item() for key, v in step_metrics.items()}
+    counts = torch.tensor([clock.tokens, clock.greedy_tokens], dtype=torch.float64, device=mask.device)
+    tok, greedy_tok = acc.reduce(counts, reduction="sum").tolist()
+    recomputed = cfg.recompute_logps or ro.sampler_logps is None
+    flops = (n_policy * (6 * cfg.epochs * tok + 2 * ((2 + recomputed) * tok + greedy_tok))
+             + n_critic * (6 * cfg.epochs + 2) * tok)
+    step_s = time.time() - clock.t0
+    return {**reduced, "step_s": step_s, "generate_s": clock.generate_s, "score_s": clock.score_s,
+            "train_s": clock.train_s, "generate_share": clock.generate_s / step_s,
+            "score_share": clock.score_s / step_s, "train_share": clock.train_s / step_s,
+            **throughput(acc, tok, step_s, flops, bf16)}
