@@ -7,10 +7,10 @@ import copy
 import pytest
 import torch
 
-from prefzoo.api import PairLogps, SeqLogps, UnpairedLogps
 from prefzoo.models.policy import Policy
 from prefzoo.models.tiny import words_of
 from prefzoo.recipe import ModelConfig
+from prefzoo.testing import offline_inputs
 
 PAIRS = [
     {"prompt": "color of the sea ?", "chosen": "the sea is blue .", "rejected": "i do not know ."},
@@ -61,42 +61,12 @@ def perturbed_copy(model, scale: float = 0.05, seed: int = 1):
     return ref
 
 
-def mismatched_completion(encoded, i: int) -> list[int]:
-    """The completion of the next record whose prompt differs from record ``i``'s (KTO's KL baseline
-    needs y' written for another prompt, x != x')."""
-    b = len(encoded)
-    for k in range(1, b):
-        other = encoded[(i + k) % b]
-        if other.prompt != encoded[i].prompt:
-            return other.completions[0]
-    raise ValueError("every record has the same prompt: no mismatched completion exists")
-
-
 def typed_logps(policy: Policy, records: list[dict], kind: str, model=None):
     """Records -> the typed input of an objective (``PairLogps``/``UnpairedLogps``/``SeqLogps``) from one
-    forward of ``model`` (default: the policy, with gradients). Mirrors the offline loop's layout: pairs as
-    [chosen; rejected]; unpaired rows followed by a mismatched completion (see ``mismatched_completion``)."""
-    encoded, report = policy.encode(records, kind)
-    assert report.total_dropped == 0, report.summary()
-    b = len(encoded)
-    prompts = [e.prompt for e in encoded]
-    if kind == "pairs":
-        prompts, comps = prompts * 2, [e.completions[0] for e in encoded] + [e.completions[1] for e in encoded]
-    elif kind == "unpaired":
-        mism = [mismatched_completion(encoded, i) for i in range(b)]
-        prompts, comps = prompts * 2, [e.completions[0] for e in encoded] + mism
-    else:
-        comps = [e.completions[0] for e in encoded]
-    seqs = policy.sequences(prompts, comps)
-    tok = policy.forward_logps(seqs, model)
-    sums, lens = tok.sum(-1), seqs.loss_mask.sum(-1).to(tok.dtype)
-    labels = torch.tensor([e.label for e in encoded], dtype=sums.dtype)
-    if kind == "pairs":
-        soft = any(e.label != 1.0 for e in encoded)
-        return PairLogps(sums[:b], sums[b:], lens[:b], lens[b:], labels if soft else None)
-    if kind == "unpaired":
-        return UnpairedLogps(sums[:b], lens[:b], labels, sums[b:].detach())
-    return SeqLogps(sums, lens)
+    forward of ``model`` (default: the policy, with gradients), laid out by the offline loop's own code
+    (``prefzoo.testing.offline_inputs``): pairs as [chosen; rejected]; unpaired rows followed by the
+    completion of the next record with another prompt (KTO's KL baseline)."""
+    return offline_inputs(policy, records, kind, model)
 
 
 @pytest.fixture

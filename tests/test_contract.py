@@ -15,73 +15,44 @@ from prefzoo import registry
 from prefzoo.api import LossOutput, Objective
 from prefzoo.recipe import load_train_recipe
 from prefzoo.runner import run_recipe
+from prefzoo.testing import check_algorithm
 
 BUNDLED_PAIRS = Path(__file__).resolve().parents[1] / "recipes" / "data" / "tiny_pairs.jsonl"
 
 
-def objective_or_skip(name: str) -> Objective:
-    cls = registry.get(name)
-    if not issubclass(cls, Objective):
-        pytest.skip(f"{name!r} ({cls.__qualname__}, family {cls.family!r}) is not an Objective: it has no "
-                    f"loss(policy, reference) to check here")
-    return cls(cls.Config())  # the default Config must build (and pass its own checks)
+OBJECTIVES = [n for n in registry.names() if issubclass(registry.get(n), Objective)
+              and registry.get(n).model_kind == "policy"]
 
 
-@pytest.fixture
-def algo_batch(tiny_policy, records_of, make_logps, make_reference):
-    """``algo_batch(objective, other=False)`` -> (policy input with grad, reference input from a perturbed
-    copy, and with ``other`` a second reference input from a differently perturbed copy, else None)."""
-
-    def build(obj: Objective, other: bool = False):
-        records = records_of(obj.data_kind)
-        pol = make_logps(tiny_policy, records, obj.data_kind)
-        with torch.no_grad():
-            ref = make_logps(tiny_policy, records, obj.data_kind, make_reference(tiny_policy.model, seed=1))
-            alt = (make_logps(tiny_policy, records, obj.data_kind, make_reference(tiny_policy.model, 0.3, seed=2))
-                   if other else None)
-        return pol, ref, alt
-
-    return build
+@pytest.mark.parametrize("name", OBJECTIVES)
+def test_objective_contract(name):
+    """``prefzoo.testing.check_algorithm``: the checks a plug-in author runs on their own class."""
+    check_algorithm(registry.get(name))
 
 
-@pytest.mark.parametrize("name", registry.names())
-def test_objective_contract(name, tiny_policy, algo_batch):
-    obj = objective_or_skip(name)
-    assert obj.data_kind in ("pairs", "unpaired", "sft"), obj.data_kind
-    assert obj.summary and obj.paper and obj.name == name
-    pol, ref, _ = algo_batch(obj)
-    out = obj.loss(pol, ref if obj.needs_reference else None)
-    assert isinstance(out, LossOutput)
-    assert out.loss.dim() == 0 and torch.isfinite(out.loss)
-    batch = pol.chosen if hasattr(pol, "chosen") else pol.logps
-    assert out.per_example.shape == batch.shape
-    assert not out.per_example.requires_grad
-    for key, value in out.metrics.items():
-        assert value.dim() == 0 and not value.requires_grad and torch.isfinite(value), key
-    out.loss.backward()
-    grads = [p.grad for p in tiny_policy.model.parameters() if p.grad is not None]
-    assert grads and max(g.abs().max().item() for g in grads) > 0, "the loss does not reach the model's weights"
+def test_the_contract_catches_a_loss_that_ignores_its_declared_reference():
+    class Liar(Objective):  # says it needs the reference, never reads it
+        name, summary, paper = "liar", "x", "x"
+
+        def loss(self, policy, reference):
+            per = -(policy.chosen - policy.rejected)
+            return LossOutput(per.mean(), per.detach())
+
+    with pytest.raises(AssertionError, match="needs_reference is true but the loss ignores the reference"):
+        check_algorithm(Liar)
 
 
-@pytest.mark.parametrize("name", registry.names())
-def test_reference_free_objectives_ignore_the_reference(name, algo_batch):
-    obj = objective_or_skip(name)
-    if obj.needs_reference:
-        pytest.skip(f"{name} needs a reference")
-    pol, ref, other = algo_batch(obj, other=True)
-    without = obj.loss(pol, None).loss
-    assert torch.equal(obj.loss(pol, ref).loss, without)
-    assert torch.equal(obj.loss(pol, other).loss, without)
+def test_the_contract_catches_an_undetached_metric():
+    class Leaky(Objective):
+        name, summary, paper = "leaky", "x", "x"
+        needs_reference = False
 
+        def loss(self, policy, reference):
+            per = -(policy.chosen - policy.rejected)
+            return LossOutput(per.mean(), per.detach(), {"margin": per.mean()})
 
-@pytest.mark.parametrize("name", registry.names())
-def test_reference_matters_when_needed(name, algo_batch):
-    """The converse: an objective that declares needs_reference actually reads it."""
-    obj = objective_or_skip(name)
-    if not obj.needs_reference:
-        pytest.skip(f"{name} is reference-free")
-    pol, ref, other = algo_batch(obj, other=True)
-    assert not torch.equal(obj.loss(pol, ref).loss, obj.loss(pol, other).loss)
+    with pytest.raises(AssertionError, match="metric margin"):
+        check_algorithm(Leaky)
 
 
 # ----------------------------------------------------------------------------- registry

@@ -77,10 +77,12 @@ def test_two_processes_match_one(tmp_path):
 def test_online_two_processes_match_one(tmp_path):
     """PPO (critic, GAE, advantages whitened over the whole batch, adaptive KL) gives the same per-step
     losses, rewards and KL on two processes as on one: the sampler's draws are keyed by global row,
-    batch statistics and the token-mean loss are taken over every process's rows. One minibatch per
-    epoch: with several, each process shuffles its own prompt groups into minibatches."""
+    batch statistics and the token-mean loss are taken over every process's rows. Two minibatches per
+    epoch: the minibatches are sets of global prompt positions from a permutation keyed by (seed, step,
+    epoch), so they hold the same groups on any number of processes (a process with none of a
+    minibatch's groups joins its backward with weight 0)."""
     one, two = tmp_path / "one", tmp_path / "two"
-    sets = ["params.steps=4", "params.minibatches=1", "params.epochs=2", "params.prompts_per_step=8"]
+    sets = ["params.steps=4", "params.minibatches=2", "params.epochs=2", "params.prompts_per_step=8"]
     assert cli.main(train_args(PPO_RECIPE, one, *sets)) == 0
     launch_two(train_args(PPO_RECIPE, two, *sets))
     keys = ("loss", "policy_loss", "value_loss", "reward_mean", "reward_std", "kl", "beta", "grad_norm",
