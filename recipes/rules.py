@@ -16,3 +16,9 @@ def says_blue_briefly(prompt, response: str) -> float:
     """+1 if the response contains "blue" and has at most 4 words, else 0."""
     words = response.split()
     return float(TARGET in words and len(words) <= 4)
+
+
+def length_score(prompt, response: str) -> float:
+    """The number of words over 8: a dense reward (almost every response scores), for tests that need
+    every minibatch to carry a real gradient rather than float noise."""
+    return len(response.split()) / 8.0
