@@ -1,11 +1,13 @@
 # `make quickstart`: set up .venv and run the main job (into runs/quickstart; the committed results/quickstart
-# came from the same command with --out results/quickstart).  `make test`: set up and run the tests.
+# came from the same command with --out results/quickstart).  `make test`: set up and run the tests; `make lint`: ruff.
+# The test extra brings what the tests need beyond the package: trl (the parity reference), the wandb,
+# tensorboard and gguf extras, and ruff.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.prefzoo-installed
 
-.PHONY: setup quickstart test test-slow bench clean
+.PHONY: setup quickstart test test-slow lint bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +28,9 @@ test: setup
 
 test-slow: setup
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m slow
+
+lint: setup
+	$(PY) -m ruff check prefzoo tests benchmarks
 
 clean:
 	rm -rf runs .cache

