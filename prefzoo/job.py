@@ -25,7 +25,8 @@ class Job:
     feedback: Any = None               # a feedback source (reward model, judge, rule), where configured
     tracker: Any = None                # prefzoo.engine.tracking.Tracker; None: metrics.jsonl only
     label: str = ""                    # prefix for progress bars and tracker runs
-    recipe_dir: Path | None = None     # where the recipe lives: relative paths in it resolve here
+    recipe_dir: Path | None = None     # where the recipe lives: relative paths in it resolve here (None: the
+                                       # working directory); set by run_recipe and by every compare arm
 
     def records(self, kind: str):
         """The records of ``kind``, converting from pairs where that is well defined."""

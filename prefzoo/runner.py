@@ -1,8 +1,11 @@
-"""Recipe -> Job -> trained model on disk. Shared by ``prefzoo train`` and ``prefzoo compare``."""
+"""The one training path. ``train_one(spec, job)`` builds any algorithm (a registered name or
+``module:Class``, its params checked by its Config) and runs it on a ``Job``; ``prefzoo train``
+(``run_recipe``: recipe -> Job -> trained model on disk) and every ``prefzoo compare`` arm call it."""
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -18,10 +21,37 @@ from prefzoo.models.tiny import words_of
 from prefzoo.recipe import TrainRecipe
 
 
-def build_algorithm(name: str, params: dict):
-    """The registered class with its Config checked (unknown keys rejected with a suggestion)."""
-    cls = registry.get(name)
-    return cls(from_dict(cls.Config, params, f"params of {name}"))
+@dataclass
+class AlgorithmSpec:
+    """What to train: ``algorithm`` (a registered name, ``module:Class`` or ``file.py:Class``) and its
+    ``params``; ``where`` names the params in error messages (e.g. "arms.ppo.params")."""
+
+    algorithm: str
+    params: dict = field(default_factory=dict)
+    where: str = ""
+
+    def build(self, base_dir: Path | None = None):
+        """The class with its Config checked (unknown keys rejected with a suggestion); ``base_dir``:
+        where a relative ``file.py:Class`` is found (the recipe folder)."""
+        cls = registry.get(self.algorithm, base_dir)
+        return cls(from_dict(cls.Config, self.params, self.where or f"params of {self.algorithm}"))
+
+
+def build_algorithm(name: str, params: dict, base_dir: Path | None = None):
+    """The algorithm ``name`` with its Config checked (``AlgorithmSpec(name, params).build()``)."""
+    return AlgorithmSpec(name, params).build(base_dir)
+
+
+def train_one(spec, job: Job) -> TrainResult:
+    """Build and run one algorithm on ``job``: ``spec`` is an ``AlgorithmSpec`` (built here, relative
+    files found in ``job.recipe_dir``) or an algorithm already built from one. The job's tracker is
+    closed afterwards, whether the run finished or raised."""
+    try:
+        algo = spec.build(job.recipe_dir) if isinstance(spec, AlgorithmSpec) else spec
+        return algo.run(job)
+    finally:
+        if job.tracker is not None:
+            job.tracker.close()
 
 
 def resolve_path(path: str | None, recipe_dir: Path | None) -> str | None:
@@ -46,7 +76,7 @@ def load_data(recipe: TrainRecipe, algo, recipe_dir: Path | None):
 def run_recipe(recipe: TrainRecipe, out_dir: str | Path, recipe_dir: Path | None = None) -> TrainResult:
     out_dir = Path(out_dir)
     registry.load_plugins(recipe.plugins, base_dir=recipe_dir)
-    algo = build_algorithm(recipe.algorithm, recipe.params)
+    algo = AlgorithmSpec(recipe.algorithm, recipe.params).build(recipe_dir)
     acc = accelerator_for(recipe.train)
     seed_everything(recipe.seed)
     data, report = load_data(recipe, algo, recipe_dir)
@@ -64,16 +94,13 @@ def run_recipe(recipe: TrainRecipe, out_dir: str | Path, recipe_dir: Path | None
                       enabled=acc.is_main_process, resume=recipe.train.resume)
     world = None
     if recipe.world:
-        from prefzoo.compare import make_world
+        from prefzoo.worlds import get_world
 
-        world = make_world(recipe.world)
+        world = get_world(recipe.world)
     job = Job(policy=policy, train=recipe.train, out_dir=out_dir, seed=recipe.seed, data=data, tracker=tracker,
               label=recipe.algorithm, recipe_dir=recipe_dir, world=world)
     started = time.time()
-    try:
-        result = algo.run(job)
-    finally:
-        tracker.close()
+    result = train_one(algo, job)
     if acc.is_main_process:
         result.policy.save(out_dir / "model")
         summary = {"algorithm": recipe.algorithm, "final": result.final, "wall_s": time.time() - started,
@@ -85,4 +112,4 @@ def run_recipe(recipe: TrainRecipe, out_dir: str | Path, recipe_dir: Path | None
     return result
 
 
-__all__ = ["run_recipe", "build_algorithm", "load_data"]
+__all__ = ["AlgorithmSpec", "train_one", "run_recipe", "build_algorithm", "load_data"]

@@ -7,8 +7,10 @@ R is the SFT model's backbone with a scalar head, read at the response's EOS, an
 SFT samples score mean 0, std 1.
 
 As an algorithm on its own it trains and saves the reward model; the policy is left untouched.
+Training is the offline loop with the ``BradleyTerry`` objective over a scalar head
+(``prefzoo.stages.reward``), so it checkpoints, resumes and runs on several processes like any objective.
 ``params`` (lr, epochs, batch_size, ...) govern the reward model's training; the recipe's ``train``
-section supplies the optimizer details (betas, weight decay, clipping, schedule, precision, logging).
+section supplies the rest (betas, weight decay, clipping, schedule, precision, logging, checkpoints, resume).
 """
 from __future__ import annotations
 

@@ -1,8 +1,11 @@
 """The offline loop: any ``Objective`` over a fixed record set, on accelerate.
 
-Top to bottom: encode records (drops counted) -> reference log-probs once (cached on disk) ->
-for each optimizer step: micro-batches -> one forward per micro-batch -> objective.loss -> backward
--> clip -> step -> log / checkpoint. Branches on ``data_kind`` and ``needs_reference`` only.
+Phases, top to bottom: ``encode`` (records -> tokens, drops counted) -> ``reference`` (log-probs once,
+cached on disk) -> ``prepare`` (the trained model, optimizer, schedule; resume from a checkpoint) ->
+``step`` per optimizer step (micro-batches -> one forward each -> objective.loss -> backward -> clip ->
+step -> log / checkpoint). Branches on capabilities only: ``data_kind``, ``needs_reference`` and
+``model_kind`` ("policy": the language model, inputs are summed log-probs; "scalar": a scalar-head
+model made from the policy, e.g. a reward model, inputs are its values at each completion's EOS).
 One process or many (``accelerate launch``): each process takes its share of the same global batch.
 """
 from __future__ import annotations
@@ -11,13 +14,15 @@ import contextlib
 import hashlib
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
 from prefzoo.api import Objective, PairLogps, SeqLogps, UnpairedLogps
-from prefzoo.data.records import PAIRS, SFT, UNPAIRED
+from prefzoo.data.records import PAIRS, UNPAIRED
 from prefzoo.engine.loop import (Checkpoints, accelerator_for, check_finite, grad_norm, make_optimizer,
                                  make_schedule, throughput, trim_metrics)
 from prefzoo.engine.tracking import Tracker
@@ -101,118 +106,237 @@ def reference_table(policy: Policy, encoded: list[Encoded], kind: str, mismatche
     return table
 
 
-def train_offline(job: Job, objective: Objective) -> TrainResult:
-    train, policy, kind = job.train, job.policy, objective.data_kind
-    acc = accelerator_for(train)
-    started = time.time()
+# ----------------------------------------------------------------------------- phase 1: encode
+@dataclass
+class Encoding:
+    """The tokenized records and what a forward needs to lay them out."""
 
-    # 1. records -> tokens, every drop counted
-    encoded, report = policy.encode(job.records(kind), kind)
-    if report.total_dropped and acc.is_main_process:
-        print(f"[{job.label or objective.name}] data: {report.summary()}")
+    encoded: list[Encoded]
+    report: Any                                  # prefzoo.data.records.DropReport
+    kind: str
+    mismatched: dict[int, list[int]] | None      # KTO's KL-baseline completions
+    soft: bool                                   # pairs carry soft labels
+
+
+def encode(job: Job, objective: Objective, acc, tokenized=None) -> Encoding:
+    """Records of the objective's kind -> tokens, every drop counted. ``tokenized``: (encoded, report)
+    made by a stage that tokenized and split the records itself (the reward model's held-out pairs)."""
+    kind, policy = objective.data_kind, job.policy
+    if objective.model_kind == "scalar" and (kind != PAIRS or objective.needs_reference):
+        raise JobError(f"{objective.name or type(objective).__name__}: a scalar objective trains on pairs "
+                       f"and has no reference (data_kind {kind!r}, needs_reference {objective.needs_reference})")
+    if tokenized is None:
+        encoded, report = policy.encode(job.records(kind), kind)
+        if report.total_dropped and acc.is_main_process:
+            print(f"[{job.label or objective.name}] data: {report.summary()}")
+    else:
+        encoded, report = tokenized
     if not encoded:
         raise JobError(f"no trainable rows: {report.summary()}. Raise model.max_length or shorten prompts.")
     mismatched = _mismatched(encoded, kind, lambda e: policy.max_length - len(e.prompt))
     soft = kind == PAIRS and any(e.label != 1.0 for e in encoded)
+    return Encoding(encoded, report, kind, mismatched, soft)
 
-    # 2. reference log-probs, once
-    ref_table = None
-    if objective.needs_reference and train.precompute_reference:
-        ref_table = reference_table(policy, encoded, kind, mismatched, train.cache_dir,
-                                    write_cache=acc.is_main_process)
-    elif objective.needs_reference:
-        with policy.reference_model():  # freeze the reference now, before a resume loads trained weights
-            pass
 
-    # 3. optimizer, schedule, data order
+# ----------------------------------------------------------------------------- phase 2: reference
+def reference(job: Job, objective: Objective, data: Encoding, acc) -> dict[int, torch.Tensor] | None:
+    """The reference's sequence log-probs, once (None: none needed, or computed live each step)."""
+    if not objective.needs_reference:
+        return None
+    if job.train.precompute_reference:
+        return reference_table(job.policy, data.encoded, data.kind, data.mismatched, job.train.cache_dir,
+                               write_cache=acc.is_main_process)
+    with job.policy.reference_model():  # freeze the reference now, before a resume loads trained weights
+        pass
+    return None
+
+
+# ----------------------------------------------------------------------------- the trained model
+class PolicyForward:
+    """model_kind "policy": the language model itself; the loss sees summed completion log-probs of the
+    policy and of the reference (from the table, or a live forward each step)."""
+
+    def __init__(self, policy: Policy, objective: Objective, ref_table):
+        self.policy, self.needs_reference, self.ref_table = policy, objective.needs_reference, ref_table
+        self.module = policy.model
+        self.forward_only = self.needs_reference and ref_table is None  # an extra forward per step (FLOPs)
+
+    def inputs(self, model, batch: list[Encoded], data: Encoding):
+        prompts, comps = _completion_rows(batch, data.kind, data.mismatched)
+        seqs = self.policy.sequences(prompts, comps)
+        tok = self.policy.forward_logps(seqs, model)
+        logp, lens = tok.sum(-1), seqs.loss_mask.sum(-1).to(tok.dtype)
+        pol = _typed(data.kind, logp, lens, batch, data.soft)
+        if not self.needs_reference:
+            return pol, None
+        if self.ref_table is not None:
+            ref_sums = torch.cat([torch.stack([self.ref_table[e.index][k] for e in batch])
+                                  for k in range(len(prompts) // len(batch))]).to(logp)
+        else:
+            ref_sums = self.policy.reference_logps(seqs).sum(-1)
+        return pol, _typed(data.kind, ref_sums, lens, batch, data.soft)
+
+    def finish(self, module) -> dict:
+        self.policy.model = module
+        return {}
+
+
+class ScalarForward:
+    """model_kind "scalar": a ``ScalarHeadModel`` (a copy of the policy's backbone + Linear(hidden, 1),
+    the head drawn under ``seed`` without touching the global RNG); the policy is left untouched. The
+    loss sees ``PairLogps`` whose chosen/rejected hold the values at each completion's EOS (Ouyang et
+    al. 2022, sec. 3.5) and whose lengths are the completions' token counts."""
+
+    forward_only = False
+
+    def __init__(self, policy: Policy, seed: int):
+        from prefzoo.feedback.reward_model import RewardModel  # a feedback type: loaded only when used
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.rm = RewardModel.from_policy(policy)
+        self.module = self.rm.module
+
+    def inputs(self, model, batch: list[Encoded], data: Encoding):
+        prompts, comps = _completion_rows(batch, PAIRS, None)
+        values = self.rm.values_of_ids(prompts, comps, module=model)
+        lens = torch.tensor([len(c) for c in comps], dtype=values.dtype, device=values.device)
+        return _typed(PAIRS, values, lens, batch, data.soft), None
+
+    def finish(self, module) -> dict:
+        self.rm.module = module
+        return {"reward_model": self.rm}
+
+
+# ----------------------------------------------------------------------------- phase 3: prepare
+@dataclass
+class Run:
+    """Everything the step phase reads and updates."""
+
+    model: Any
+    optimizer: Any
+    schedule: Any
+    tracker: Any
+    ckpt: Checkpoints
+    total: int
+    steps_per_epoch: int
+    global_batch: int
+    n_params: int                      # N of the MFU estimate (before any sharding)
+    bf16: bool
+    start_step: int = 0
+    last_ckpt: int | None = None
+    tokens: int = 0
+    orders: dict[int, list[int]] = field(default_factory=dict)
+
+    def order(self, epoch: int, n: int, seed: int, shuffle: bool) -> list[int]:
+        """Epoch ``epoch``'s row order: a permutation keyed by (seed, epoch), so a resumed run and any
+        number of processes see the same one."""
+        if epoch not in self.orders:
+            g = torch.Generator().manual_seed(seed * 100003 + epoch)
+            self.orders[epoch] = torch.randperm(n, generator=g).tolist() if shuffle else list(range(n))
+        return self.orders[epoch]
+
+
+def prepare(job: Job, module, n_rows: int, acc) -> Run:
+    """The optimizer and schedule over ``module``, wrapped by accelerate; resumed from the newest
+    checkpoint when ``train.resume`` (weights, optimizer, schedule, RNG; metrics after it trimmed)."""
+    train = job.train
     global_batch = train.batch_size * train.grad_accum
-    steps_per_epoch = max(1, -(-len(encoded) // global_batch))
+    steps_per_epoch = max(1, -(-n_rows // global_batch))
     total = train.max_steps or train.epochs * steps_per_epoch
-    model = policy.model
-    model.train()
-    n_params = sum(p.numel() for p in model.parameters())  # N of the MFU estimate (before any sharding)
-    bf16 = train.precision == "bf16" or next(model.parameters()).dtype == torch.bfloat16
-    optimizer = make_optimizer(model, train)
+    module.train()
+    n_params = sum(p.numel() for p in module.parameters())
+    bf16 = train.precision == "bf16" or next(module.parameters()).dtype == torch.bfloat16
+    optimizer = make_optimizer(module, train)
     schedule = make_schedule(optimizer, train, total)
-    model, optimizer = acc.prepare(model, optimizer)
-    ckpt = Checkpoints(job.out_dir)
-    start_step, last_ckpt, tokens_total = 0, None, 0
-    if train.resume and ckpt.latest() is not None:
-        state = ckpt.load(acc.unwrap_model(model), optimizer, schedule)
-        start_step = last_ckpt = state["step"]
-        tokens_total = state["extra"].get("tokens", 0)
+    model, optimizer = acc.prepare(module, optimizer)
+    run = Run(model, optimizer, schedule, None, Checkpoints(job.out_dir), total, steps_per_epoch, global_batch,
+              n_params, bf16)
+    if train.resume and run.ckpt.latest() is not None:
+        state = run.ckpt.load(acc.unwrap_model(model), optimizer, schedule)
+        run.start_step = run.last_ckpt = state["step"]
+        run.tokens = state["extra"].get("tokens", 0)
         if acc.is_main_process:
-            trim_metrics(job.out_dir, start_step)
-    tracker = job.tracker or Tracker(job.out_dir, "none", enabled=acc.is_main_process, resume=start_step > 0)
-    order_cache: dict[int, list[int]] = {}
+            trim_metrics(job.out_dir, run.start_step)
+    run.tracker = job.tracker or Tracker(job.out_dir, "none", enabled=acc.is_main_process,
+                                         resume=run.start_step > 0)
+    return run
 
-    def order(epoch: int) -> list[int]:
-        if epoch not in order_cache:
-            if train.shuffle:
-                g = torch.Generator().manual_seed(job.seed * 100003 + epoch)
-                order_cache[epoch] = torch.randperm(len(encoded), generator=g).tolist()
-            else:
-                order_cache[epoch] = list(range(len(encoded)))
-        return order_cache[epoch]
 
+# ----------------------------------------------------------------------------- phase 4: step
+def _local(batch_ids: list[int], acc) -> list[int]:
+    """This process's share of a micro-batch; a process left without a row repeats the first one
+    (every process must take part in the backward's gradient sync)."""
+    return batch_ids[acc.process_index:: acc.num_processes] or batch_ids[:1]
+
+
+def step(job: Job, objective: Objective, fwd, data: Encoding, run: Run, acc, step_i: int) -> dict | None:
+    """One optimizer step (0-based ``step_i``): its micro-batches forward and backward, clip, step;
+    returns the logged row (None when this step is not logged); checkpoints when due."""
+    train, t0, tokens_before = job.train, time.time(), run.tokens
+    epoch, pos = divmod(step_i, run.steps_per_epoch)
+    idx = run.order(epoch, len(data.encoded), job.seed, train.shuffle)[pos * run.global_batch:
+                                                                       (pos + 1) * run.global_batch]
+    micro = [m for m in (idx[i * train.batch_size:(i + 1) * train.batch_size] for i in range(train.grad_accum)) if m]
+    sums: dict[str, torch.Tensor] = {}
+    for m_i, m in enumerate(micro):
+        batch = [data.encoded[i] for i in _local(m, acc)]
+        sync = contextlib.nullcontext() if m_i == len(micro) - 1 else acc.no_sync(run.model)
+        with sync, acc.autocast():
+            out = objective.loss(*fwd.inputs(run.model, batch, data))
+            check_finite(step_i + 1, "loss", out.loss, run.last_ckpt)  # 1-based, as logged and checkpointed
+            acc.backward(out.loss / len(micro))
+        all_p, all_c = _completion_rows([data.encoded[i] for i in m], data.kind, data.mismatched)  # all processes
+        run.tokens += sum(len(a) + len(b) for a, b in zip(all_p, all_c))
+        for k, v in {"loss": out.loss.detach(), **out.metrics}.items():
+            sums[k] = sums.get(k, 0.0) + v.detach().float() / len(micro)
+    norm = grad_norm(acc, run.model.parameters(), train.max_grad_norm)
+    check_finite(step_i + 1, "gradient norm", norm, run.last_ckpt)
+    run.optimizer.step()
+    run.schedule.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    done, row = step_i + 1, None
+    if done % train.log_every == 0 or done == run.total:
+        reduced = {k: acc.reduce(v.to(acc.device), reduction="mean").item() for k, v in sums.items()}
+        step_s, step_tokens = time.time() - t0, run.tokens - tokens_before
+        flops = (6 + 2 * fwd.forward_only) * run.n_params * step_tokens
+        known = {} if norm is None else {"grad_norm": float(norm)}  # DeepSpeed may not report one
+        row = run.tracker.log(done, {**reduced, **known, "epoch": epoch, "lr": run.schedule.get_last_lr()[0],
+                                     "tokens": run.tokens, "step_s": step_s,
+                                     **throughput(acc, step_tokens, step_s, flops, run.bf16)})
+    if train.checkpoint_every and done % train.checkpoint_every == 0 and done < run.total:
+        run.ckpt.save_once(acc, done, acc.unwrap_model(run.model), run.optimizer, run.schedule,
+                           extra={"tokens": run.tokens})
+        run.last_ckpt = done
+    return row
+
+
+# ----------------------------------------------------------------------------- the loop
+def train_offline(job: Job, objective: Objective, tokenized=None) -> TrainResult:
+    """Train with ``objective`` on ``job``'s records (or on ``tokenized`` = (encoded, report)).
+    model_kind "policy" trains ``job.policy`` in place; "scalar" trains a scalar-head model made from it,
+    returned as ``artifacts["reward_model"]`` (a ``RewardModel``, unnormalised)."""
+    acc = accelerator_for(job.train)
+    started = time.time()
+    data = encode(job, objective, acc, tokenized)
+    if objective.model_kind == "scalar":
+        fwd = ScalarForward(job.policy, job.seed)
+    else:
+        fwd = PolicyForward(job.policy, objective, reference(job, objective, data, acc))
+    run = prepare(job, fwd.module, len(data.encoded), acc)
     history: list[dict] = []
-    ref_forward = objective.needs_reference and ref_table is None  # a reference forward every step
-    bar = tqdm(total=total, initial=start_step, desc=job.label or objective.name,
-               disable=not (train.progress and acc.is_main_process), leave=False)
-    for step in range(start_step, total):
-        t0, tokens_before = time.time(), tokens_total
-        epoch, pos = divmod(step, steps_per_epoch)
-        idx = order(epoch)[pos * global_batch: (pos + 1) * global_batch]
-        micro = [idx[m * train.batch_size:(m + 1) * train.batch_size] for m in range(train.grad_accum)]
-        micro = [m for m in micro if m]
-        sums: dict[str, torch.Tensor] = {}
-        for m_i, m in enumerate(micro):
-            batch = [encoded[i] for i in m[acc.process_index:: acc.num_processes]]
-            sync = contextlib.nullcontext() if m_i == len(micro) - 1 else acc.no_sync(model)
-            with sync, acc.autocast():
-                prompts, comps = _completion_rows(batch, kind, mismatched)
-                seqs = policy.sequences(prompts, comps)
-                tok = policy.forward_logps(seqs, model)
-                logp, lens = tok.sum(-1), seqs.loss_mask.sum(-1).to(tok.dtype)
-                pol = _typed(kind, logp, lens, batch, soft)
-                ref = None
-                if objective.needs_reference:
-                    if ref_table is not None:
-                        ref_sums = torch.cat([torch.stack([ref_table[e.index][k] for e in batch])
-                                              for k in range(len(prompts) // len(batch))]).to(logp)
-                    else:
-                        ref_sums = policy.reference_logps(seqs).sum(-1)
-                    ref = _typed(kind, ref_sums, lens, batch, soft)
-                out = objective.loss(pol, ref)
-                check_finite(step + 1, "loss", out.loss, last_ckpt)  # 1-based, as logged and checkpointed
-                acc.backward(out.loss / len(micro))
-            all_p, all_c = _completion_rows([encoded[i] for i in m], kind, mismatched)  # every process's rows
-            tokens_total += sum(len(a) + len(b) for a, b in zip(all_p, all_c))
-            for k, v in {"loss": out.loss.detach(), **out.metrics}.items():
-                sums[k] = sums.get(k, 0.0) + v.detach().float() / len(micro)
-        norm = grad_norm(acc, model.parameters(), train.max_grad_norm)
-        check_finite(step + 1, "gradient norm", norm, last_ckpt)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad(set_to_none=True)
-        done = step + 1
-        if done % train.log_every == 0 or done == total:
-            reduced = {k: acc.reduce(v.to(acc.device), reduction="mean").item() for k, v in sums.items()}
-            step_s, step_tokens = time.time() - t0, tokens_total - tokens_before
-            flops = (6 + 2 * ref_forward) * n_params * step_tokens
-            known = {} if norm is None else {"grad_norm": float(norm)}  # DeepSpeed may not report one
-            row = tracker.log(done, {**reduced, **known, "lr": schedule.get_last_lr()[0],
-                                     "tokens": tokens_total, "step_s": step_s,
-                                     **throughput(acc, step_tokens, step_s, flops, bf16)})
+    bar = tqdm(total=run.total, initial=run.start_step, desc=job.label or objective.name,
+               disable=not (job.train.progress and acc.is_main_process), leave=False)
+    for step_i in range(run.start_step, run.total):
+        row = step(job, objective, fwd, data, run, acc, step_i)
+        if row is not None:
             history.append(row)
-            bar.set_postfix(loss=f"{reduced['loss']:.4f}")
+            bar.set_postfix(loss=f"{row['loss']:.4f}")
         bar.update(1)
-        if train.checkpoint_every and done % train.checkpoint_every == 0 and done < total:
-            ckpt.save_once(acc, done, acc.unwrap_model(model), optimizer, schedule, extra={"tokens": tokens_total})
-            last_ckpt = done
     bar.close()
     if job.tracker is None:
-        tracker.close()
-    policy.model = acc.unwrap_model(model)
-    return TrainResult(policy, history, {"data": report.as_dict(), "wall_s": time.time() - started,
-                                         "tokens": tokens_total, "steps": total, "processes": acc.num_processes})
+        run.tracker.close()
+    artifacts = fwd.finish(acc.unwrap_model(run.model))
+    return TrainResult(job.policy, history, {"data": data.report.as_dict(), "wall_s": time.time() - started,
+                                             "tokens": run.tokens, "steps": run.total,
+                                             "processes": acc.num_processes}, artifacts)

@@ -1,12 +1,14 @@
 """Stage: train a reward model on preference pairs (Stiennon et al. 2020; Ouyang et al. 2022).
 
-Top to bottom: pairs -> tokens (drops counted) -> held-out split -> a ``ScalarHeadModel`` made from
-the SFT policy -> Bradley-Terry steps (chosen and rejected scored in one concatenated forward, the
-reward read at each response's EOS) -> train / held-out pair accuracy -> normalisation so SFT
+Top to bottom: pairs -> tokens (drops counted) -> held-out split -> the offline loop
+(``prefzoo.engine.offline``) with the ``BradleyTerry`` objective, whose ``model_kind = "scalar"``
+makes the loop train a ``ScalarHeadModel`` made from the SFT policy (chosen and rejected scored in
+one concatenated forward, the reward read at each response's EOS; checkpoints, resume, trackers and
+several processes as for any objective) -> train / held-out pair accuracy -> normalisation so SFT
 samples score mean 0, std 1 -> a ``RewardModel`` (feedback) and a summary dict.
 
-Loss: -log sigma(R(x, y_w) - R(x, y_l)); with a soft label p = P(y_w better):
--p log sigma(delta) - (1 - p) log sigma(-delta).
+Loss (Ouyang et al. 2022, eq. 1): -log sigma(R(x, y_w) - R(x, y_l)); with a soft label
+p = P(y_w better): -p log sigma(delta) - (1 - p) log sigma(-delta).
 """
 from __future__ import annotations
 
@@ -15,12 +17,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from prefzoo.data.records import PAIRS
-from prefzoo.engine.loop import accelerator_for, check_finite, make_optimizer, make_schedule
-from prefzoo.engine.tracking import Tracker
+from prefzoo.api import PAIRS, LossOutput, Objective, PairLogps, bt_loss
+from prefzoo.engine.loop import accelerator_for
+from prefzoo.engine.offline import _completion_rows, train_offline
 from prefzoo.feedback.reward_model import RewardModel
 from prefzoo.job import Job, JobError
 from prefzoo.models.policy import Encoded
@@ -47,17 +47,6 @@ class RewardModelConfig:
             raise ValueError("normalise_on must be >= 0 and max_new_tokens >= 1")
 
 
-def bt_loss(chosen: torch.Tensor, rejected: torch.Tensor, p_chosen: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-pair Bradley-Terry loss [B]: -log sigma(delta), or with soft labels
-    -p log sigma(delta) - (1-p) log sigma(-delta), where delta = R(x, y_w) - R(x, y_l).
-    (Written out here rather than imported from ``prefzoo.algos``: importing that package registers
-    every algorithm, including those built on this stage.)"""
-    delta = chosen - rejected
-    if p_chosen is None:
-        return -F.logsigmoid(delta)
-    return -p_chosen * F.logsigmoid(delta) - (1 - p_chosen) * F.logsigmoid(-delta)
-
-
 def split_pairs(n: int, eval_fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """(train, held-out) positions: a seeded shuffle; at least one pair stays in training."""
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
@@ -65,11 +54,6 @@ def split_pairs(n: int, eval_fraction: float, seed: int) -> tuple[list[int], lis
     if eval_fraction > 0 and n >= 2:
         n_eval = max(1, n_eval)
     return sorted(perm[n_eval:]), sorted(perm[:n_eval])
-
-
-def _rows(batch: list[Encoded]) -> tuple[list[list[int]], list[list[int]]]:
-    """One concatenated forward: [all chosen; all rejected]."""
-    return [e.prompt for e in batch] * 2, [e.completions[0] for e in batch] + [e.completions[1] for e in batch]
 
 
 @torch.no_grad()
@@ -86,7 +70,7 @@ def pair_stats(rm: RewardModel, pairs: list[Encoded], batch_size: int = 32, modu
     loss_sum = 0.0
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start: start + batch_size]
-        values = rm.values_of_ids(*_rows(chunk), module=module)
+        values = rm.values_of_ids(*_completion_rows(chunk, PAIRS, None), module=module)
         b = len(chunk)
         delta = values[:b] - values[b:]
         p = torch.tensor([e.label for e in chunk], device=delta.device)
@@ -119,104 +103,80 @@ def _normalise(rm: RewardModel, job: Job, pairs_ds, train_idx: list[int], cfg: R
     return {"offset": rm.offset, "scale": rm.scale, "normalised_on": source}
 
 
-def _tracker_for(job: Job, enabled: bool) -> tuple[Tracker, bool]:
-    """The job's tracker when it writes to this stage's folder, else a metrics.jsonl of our own."""
-    if job.tracker is not None and Path(job.tracker.out_dir) == Path(job.out_dir):
-        return job.tracker, False
-    return Tracker(job.out_dir, "none", enabled=enabled), True
+class BradleyTerry(Objective):
+    """The reward model's objective (Ouyang et al. 2022, eq. 1; Stiennon et al. 2020, eq. 1): the
+    Bradley-Terry loss -log sigma(r_w - r_l) (soft labels: ``soft_sigmoid_loss``) on the scalar head's
+    values r_w, r_l [B] (``policy.chosen``, ``policy.rejected``), averaged over the batch."""
+
+    name = "bradley-terry"
+    family = "reward"
+    data_kind = PAIRS
+    needs_reference = False
+    model_kind = "scalar"
+    summary = "Bradley-Terry loss on a scalar head's rewards"
+    paper = "Ouyang et al. 2022 / Stiennon et al. 2020"
+
+    def loss(self, policy: PairLogps, reference=None) -> LossOutput:
+        per = bt_loss(policy.chosen, policy.rejected, policy.p_chosen)
+        c, r = policy.chosen.detach(), policy.rejected.detach()
+        return LossOutput(per.mean(), per.detach(), {"accuracy": (c > r).float().mean(), "margin": (c - r).mean(),
+                                                     "chosen_reward": c.mean(), "rejected_reward": r.mean()})
 
 
-def train_reward_model(job: Job, pairs, cfg: RewardModelConfig | None = None) -> tuple[RewardModel, dict]:
+def loop_job(job: Job, cfg: RewardModelConfig) -> Job:
+    """The job the offline loop runs: the recipe's ``train`` section (betas, weight decay, clipping,
+    schedule, precision, logging, checkpoints, resume) with this stage's lr, batch size and epochs, one
+    micro-batch per step, shuffled with ``cfg.seed``. The job's tracker is used only when it writes to
+    this stage's folder; otherwise the loop writes a metrics.jsonl of its own there."""
+    train = replace(job.train, lr=cfg.lr, batch_size=cfg.batch_size, grad_accum=1, epochs=cfg.epochs,
+                    max_steps=None, shuffle=True)
+    own = job.tracker is not None and Path(job.tracker.out_dir) == Path(job.out_dir)
+    return replace(job, train=train, seed=cfg.seed, tracker=job.tracker if own else None,
+                   label=job.label or "reward-model")
+
+
+def train_reward_model(job: Job, pairs, cfg: RewardModelConfig | None = None,
+                       objective: Objective | None = None) -> tuple[RewardModel, dict]:
     """Train a reward model from ``job.policy`` (the SFT model, left untouched) on ``pairs`` (a
-    datasets.Dataset with prompt, chosen, rejected, optional p_chosen). Returns the normalised
-    ``RewardModel`` (eval mode, frozen: a critic made from it deep-copies and unfreezes) and a summary with train/held-out accuracy, offset, scale."""
+    datasets.Dataset with prompt, chosen, rejected, optional p_chosen) with ``objective`` (default
+    ``BradleyTerry``; any scalar objective over pairs). Returns the normalised ``RewardModel`` (eval
+    mode, frozen: a critic made from it deep-copies and unfreezes) and a summary with train/held-out
+    accuracy, offset, scale and the logged ``history``."""
     cfg = cfg if cfg is not None else RewardModelConfig()
+    objective = objective if objective is not None else BradleyTerry()
     started = time.time()
-    policy = job.policy
-    acc = accelerator_for(job.train)
-    label = job.label or "reward-model"
+    run_job = loop_job(job, cfg)
 
     # 1. pairs -> tokens (drops counted), held-out split
-    encoded, report = policy.encode(pairs, PAIRS)
-    if report.total_dropped and acc.is_main_process:
-        print(f"[{label}] data: {report.summary()}")
+    encoded, report = job.policy.encode(pairs, PAIRS)
+    if report.total_dropped and accelerator_for(job.train).is_main_process:
+        print(f"[{run_job.label}] data: {report.summary()}")
     if not encoded:
         raise JobError(f"no trainable pairs for the reward model: {report.summary()}")
     train_pos, eval_pos = split_pairs(len(encoded), cfg.eval_fraction, cfg.seed)
     train_set = [encoded[i] for i in train_pos]
     eval_set = [encoded[i] for i in eval_pos]
-    soft = any(e.label != 1.0 for e in encoded)
 
-    # 2. the model: SFT backbone (a copy) + small-init scalar head
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed)
-        rm = RewardModel.from_policy(policy)
-    train_cfg = replace(job.train, lr=cfg.lr)
-    steps_per_epoch = -(-len(train_set) // cfg.batch_size)
-    total = cfg.epochs * steps_per_epoch
-    model = rm.module
-    model.train()
-    optimizer = make_optimizer(model, train_cfg)
-    schedule = make_schedule(optimizer, train_cfg, total)
-    model, optimizer = acc.prepare(model, optimizer)
-    tracker, own_tracker = _tracker_for(job, acc.is_main_process)
-
-    # 3. Bradley-Terry steps
-    history: list[dict] = []
-    bar = tqdm(total=total, desc=label, disable=not (job.train.progress and acc.is_main_process), leave=False)
-    step = 0
-    for epoch in range(cfg.epochs):
-        g = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
-        order = torch.randperm(len(train_set), generator=g).tolist()
-        for start in range(0, len(order), cfg.batch_size):
-            t0 = time.time()
-            ids = order[start: start + cfg.batch_size]
-            batch = [train_set[i] for i in ids[acc.process_index:: acc.num_processes]] or [train_set[ids[0]]]
-            with acc.autocast():
-                values = rm.values_of_ids(*_rows(batch), module=model)
-                b = len(batch)
-                chosen, rejected = values[:b], values[b:]
-                p = torch.tensor([e.label for e in batch], device=values.device) if soft else None
-                loss = bt_loss(chosen, rejected, p).mean()
-            check_finite(step, "reward-model loss", loss, None)
-            acc.backward(loss)
-            grad_norm = (acc.clip_grad_norm_(model.parameters(), train_cfg.max_grad_norm)
-                         if train_cfg.max_grad_norm > 0 else
-                         torch.norm(torch.stack([q.grad.norm() for q in model.parameters() if q.grad is not None])))
-            check_finite(step, "reward-model gradient norm", grad_norm, None)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            c, r = chosen.detach(), rejected.detach()
-            metrics = {"loss": loss.detach(), "accuracy": (c > r).float().mean(), "margin": (c - r).mean(),
-                       "chosen_reward": c.mean(), "rejected_reward": r.mean()}
-            if step % max(1, job.train.log_every) == 0 or step == total:
-                reduced = {k: acc.reduce(v.float().to(acc.device), reduction="mean").item() for k, v in metrics.items()}
-                row = tracker.log(step, {**reduced, "epoch": epoch, "grad_norm": float(grad_norm),
-                                         "lr": schedule.get_last_lr()[0], "step_s": time.time() - t0})
-                history.append(row)
-                bar.set_postfix(loss=f"{reduced['loss']:.4f}")
-            bar.update(1)
-    bar.close()
-    rm.module = acc.unwrap_model(model)
+    # 2. the offline loop on the training pairs: a scalar head over a copy of the SFT backbone
+    result = train_offline(run_job, objective, tokenized=(train_set, report))
+    rm = result.artifacts["reward_model"]
     rm.module.eval().requires_grad_(False)
 
-    # 4. accuracy, normalisation
+    # 3. accuracy, normalisation
     train_stats = pair_stats(rm, train_set)
     eval_stats = pair_stats(rm, eval_set)
     norm = _normalise(rm, job, pairs, [e.index for e in train_set], cfg)
+    history = result.history
     summary = {"heldout_accuracy": eval_stats["accuracy"], "heldout_loss": eval_stats["loss"],
                "heldout_pairs": eval_stats["n"], "train_accuracy": train_stats["accuracy"],
                "train_loss": train_stats["loss"], "train_pairs": train_stats["n"], **norm,
-               "steps": total, "data": report.as_dict(), "wall_s": time.time() - started, "history": history}
-    final = {"heldout_accuracy": summary["heldout_accuracy"], "train_accuracy": summary["train_accuracy"],
-             "offset": rm.offset, "scale": rm.scale}
+               "steps": result.info["steps"], "processes": result.info["processes"], "data": report.as_dict(),
+               "wall_s": time.time() - started, "history": history}
     if history:
-        history[-1].update(final)
-    if own_tracker:
-        tracker.close()
+        history[-1].update({"heldout_accuracy": summary["heldout_accuracy"],
+                            "train_accuracy": summary["train_accuracy"], "offset": rm.offset, "scale": rm.scale})
     return rm, summary
 
 
-__all__ = ["RewardModelConfig", "train_reward_model", "bt_loss", "pair_stats", "split_pairs"]
+__all__ = ["RewardModelConfig", "BradleyTerry", "train_reward_model", "bt_loss", "pair_stats", "split_pairs",
+           "loop_job"]
