@@ -14,141 +14,36 @@ there, the human pairs, did an arm fail anywhere) is decided once and shared (``
 """
 from __future__ import annotations
 
-import csv
-import itertools
 import json
 import random
 import shlex
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from prefzoo import registry
-from prefzoo.config import REQUIRED, ConfigError, apply_overrides, from_dict, to_dict
+from prefzoo.compare_recipe import (BASE_ARM, Arm, ArmSpec, CompareRecipe, expand_arms,  # noqa: F401 (re-exported)
+                                    load_compare_recipe)
+from prefzoo.config import ConfigError, to_dict
 from prefzoo.data.loaders import records_from_list
 from prefzoo.data.records import PAIRS, PROMPTS
 from prefzoo.dist import barrier, from_main, gather, is_main, main_first, world_size
 from prefzoo.engine.loop import accelerator_for, seed_everything
 from prefzoo.engine.tracking import Tracker
-from prefzoo.eval.evaluator import EvalConfig, bootstrap_ci, evaluate, sample
+from prefzoo.eval.evaluator import evaluate, sample
+from prefzoo.eval.metric import anchor as anchor_metrics
+from prefzoo.eval.metric import resolve_metrics
 from prefzoo.job import Job
-from prefzoo.recipe import ModelConfig, TrainConfig, read_yaml
 
-BASE_ARM = "base"  # the algorithm name of the untouched base
-
-
-@dataclass
-class ArmSpec:
-    name: str = REQUIRED
-    algorithm: str = REQUIRED        # a registered algorithm, or "base" (the SFT model untouched)
-    params: dict = field(default_factory=dict)   # the algorithm's Config
-    train: dict = field(default_factory=dict)    # overrides of the recipe's shared train settings
-    sweep: dict = field(default_factory=dict)    # "params.beta": [0.05, 0.1] -> one arm per value
-
-
-@dataclass
-class CompareRecipe:
-    name: str = REQUIRED
-    world: str = "toy"                 # the testbed: prompts, gold preference, simulated raters
-    base: dict = field(default_factory=dict)     # the world's base-building config (toy: ToyBaseConfig)
-    model: ModelConfig | None = None   # a real base instead of the world's own (e.g. smollm2-135m-instruct)
-    train_prompts: int = 256           # prompts online arms sample from
-    label_budget: int = 256            # human-labelled pairs (sampled from the base, rated by simulated raters)
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
-    train: TrainConfig = field(default_factory=TrainConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    sample_max_new_tokens: int = 40    # length of the base samples that become the human pairs
-    arms: list[ArmSpec] = field(default_factory=list)
-    plugins: list[str] = field(default_factory=list)
-    tracker: str = "none"              # none | wandb | tensorboard: one run per arm and seed, grouped by recipe
-    cache_dir: str = ".cache/prefzoo"
-    workers: int = 1                   # arms trained side by side in forked processes (one process each)
-    budget: str | None = None          # the name of a preset in `budgets` to apply (or --set budget=NAME)
-    budgets: dict = field(default_factory=dict)  # name -> {dotted key: value} overrides, e.g. a small CPU run
-
-
-@dataclass
-class Arm:
-    name: str
-    algorithm: str
-    params: dict
-    train: TrainConfig
-    family: str                        # the ArmSpec it came from (sweeps share it)
-    sweep_value: Any = None
-
-
-def load_compare_recipe(path: str | Path, overrides: list[str] | None = None) -> CompareRecipe:
-    """``--set arms.NAME.params.steps=2`` reaches the arm called NAME; other keys as in train recipes."""
-    data = read_yaml(path)
-    overrides = list(overrides or [])
-    # a named budget (``--set budget=small``) is a preset of overrides the recipe defines; explicit --set wins
-    budget = next((o.split("=", 1)[1].strip() for o in reversed(overrides) if o.startswith("budget=")), None)
-    budget = budget or data.get("budget")
-    if budget:
-        presets = data.get("budgets") or {}
-        if budget not in presets:
-            raise ConfigError(f"budget {budget!r} is not defined in {path}; defined: {', '.join(presets) or 'none'}")
-        overrides = [f"{k}={json.dumps(v)}" for k, v in presets[budget].items()] + overrides
-    arm_sets = [o for o in overrides if o.startswith("arms.")]
-    data = apply_overrides(data, [o for o in overrides if not o.startswith("arms.")])
-    arms = [dict(a) for a in data.get("arms") or []]
-    for item in arm_sets:
-        name, _, rest = item[len("arms."):].partition(".")
-        matches = [i for i, a in enumerate(arms) if a.get("name") == name]
-        if not matches or not rest:
-            known = ", ".join(str(a.get("name")) for a in arms)
-            raise ConfigError(f"--set {item}: expected arms.NAME.KEY=VALUE with NAME one of: {known}")
-        arms[matches[0]] = apply_overrides(arms[matches[0]], [rest])
-    if arms:
-        data["arms"] = arms
-    return from_dict(CompareRecipe, data)
-
-
-def _set_dotted(d: dict, key: str, value: Any) -> dict:
-    d = json.loads(json.dumps(d))
-    node = d
-    parts = key.split(".")
-    for p in parts[:-1]:
-        node = node.setdefault(p, {})
-    node[parts[-1]] = value
-    return d
-
-
-def expand_arms(recipe: CompareRecipe) -> list[Arm]:
-    """Arm specs -> arms; a sweep becomes one arm per value combination, named ``arm[key=value]``."""
-    arms: list[Arm] = []
-    for spec in recipe.arms:
-        if spec.algorithm != BASE_ARM:
-            registry.get(spec.algorithm)  # unknown names fail before any work, with "did you mean"
-        keys = list(spec.sweep)
-        for bad in keys:
-            if not bad.startswith(("params.", "train.")):
-                raise ConfigError(f"arm {spec.name!r}: sweep key {bad!r} must start with 'params.' or 'train.'")
-        combos = list(itertools.product(*(spec.sweep[k] for k in keys))) if keys else [()]
-        for combo in combos:
-            body = {"params": spec.params, "train": spec.train}
-            for k, v in zip(keys, combo):
-                body = _set_dotted(body, k, v)
-            suffix = ",".join(f"{k.split('.')[-1]}={v}" for k, v in zip(keys, combo))
-            train = from_dict(TrainConfig, {**to_dict(recipe.train), **body["train"]}, f"arms.{spec.name}.train")
-            arms.append(Arm(f"{spec.name}[{suffix}]" if suffix else spec.name, spec.algorithm, body["params"],
-                            train, spec.name, combo[0] if len(combo) == 1 else (combo or None)))
-    names = [a.name for a in arms]
-    dupes = {n for n in names if names.count(n) > 1}
-    if dupes:
-        raise ConfigError(f"arm names must be unique; repeated: {sorted(dupes)}")
-    return arms
-
-
-def make_world(name: str):
+def make_world(name: str, base_dir: str | Path | None = None):
+    """A fresh world by name (``module:Class`` / ``file.py:Class`` relative to ``base_dir`` too)."""
     from prefzoo.worlds import get_world
 
-    return get_world(name)
+    return get_world(name, base_dir)
 
 
 def build_base(recipe: CompareRecipe, world):
@@ -157,10 +52,10 @@ def build_base(recipe: CompareRecipe, world):
 
         with main_first():  # the main process fetches or converts a model alias once; the others find it
             return Policy.load(recipe.model), {"base": recipe.model.base}
-    from prefzoo.worlds.toy_world import ToyBaseConfig
-
-    cfg = from_dict(ToyBaseConfig, recipe.base, "base")
-    return world.build_base(cfg, recipe.cache_dir)
+    if getattr(world, "build_base", None) is None:
+        raise ConfigError(f"world {recipe.world!r} has no base of its own: name one under `model:` "
+                          f"(e.g. model: {{base: smollm2-135m-instruct}})")
+    return world.build_base(recipe.base, recipe.cache_dir)  # the world reads its own base config
 
 
 def human_pairs(base, world, rows: list[dict], budget: int, seed: int, max_new_tokens: int) -> list[dict]:
@@ -198,9 +93,14 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 
 def run_arm(arm: Arm, seed: int, base, world, seed_data: dict, recipe: CompareRecipe, out: Path,
-            base_eval_texts: list[str], eval_rows: list[dict]) -> tuple[dict, dict, list[dict]]:
+            base_eval_texts: list[str], eval_rows: list[dict],
+            recipe_dir: Path | None = None) -> tuple[dict, dict, list[dict]]:
     """Train one arm on a fresh copy of the base and evaluate it: (row, info, per-prompt samples).
+    Trains through ``runner.train_one``, the path of ``prefzoo train``; ``recipe_dir`` (the recipe's
+    folder) is where relative paths in the arm's params resolve (e.g. ``reward: rule:rules.py:fn``).
     Raises on failure. Writes only config.yaml and metrics (main process); ``write_arm`` writes the rest."""
+    from prefzoo.runner import AlgorithmSpec, train_one  # compare -> runner, never back
+
     arm_dir = out / "arms" / arm.name / f"seed-{seed}"
     started = time.time()
     config = {"arm": arm.name, "algorithm": arm.algorithm, "seed": seed, "params": arm.params,
@@ -215,16 +115,12 @@ def run_arm(arm: Arm, seed: int, base, world, seed_data: dict, recipe: CompareRe
         policy = base
         Tracker(arm_dir, "none", enabled=is_main()).close()  # an empty metrics.jsonl: the base trains nothing
     else:
-        cls = registry.get(arm.algorithm)
-        algo = cls(from_dict(cls.Config, arm.params, f"arms.{arm.name}.params"))
+        algo = AlgorithmSpec(arm.algorithm, arm.params, f"arms.{arm.name}.params").build(recipe_dir)
         tracker = Tracker(arm_dir, recipe.tracker, config=config, group=recipe.name, name=f"{arm.name}/seed-{seed}",
                           enabled=is_main())
         job = Job(policy=base.clone(), train=arm.train, out_dir=arm_dir, seed=seed, data=seed_data, world=world,
-                  tracker=tracker, label=f"{arm.name}/s{seed}")
-        try:
-            result = algo.run(job)
-        finally:
-            tracker.close()
+                  tracker=tracker, label=f"{arm.name}/s{seed}", recipe_dir=recipe_dir)
+        result = train_one(algo, job)  # closes the tracker
         policy = result.policy
         info = {k: v for k, v in result.info.items() if isinstance(v, (int, float, str, dict))}
         tokens = int(result.info.get("tokens", 0))
@@ -304,11 +200,85 @@ def _attempts(arms: list[Arm], seed: int, context: tuple, workers: int):
         _FORKED = ()
 
 
+def _seed_data(recipe: CompareRecipe, base, world, out: Path, seed: int, eval_rows: list[dict], say):
+    """One seed's shared material: the human pairs (sampled once, the label budget), the train prompts,
+    and the base's evaluation samples."""
+    t = time.time()
+    pairs_path = out / "data" / f"seed-{seed}" / "human_pairs.jsonl"
+    train_rows = world.prompts("train", recipe.train_prompts, seed)
+    if not from_main(pairs_path.exists):
+        # every process samples (same seed, same base), so none waits long at the broadcast below
+        sampled = human_pairs(base, world, train_rows, recipe.label_budget, seed, recipe.sample_max_new_tokens)
+        if is_main():
+            _write_jsonl(pairs_path, sampled)
+    raw_pairs = from_main(lambda: _read_jsonl(pairs_path))  # main's file is what every process learns from
+    pairs, report = records_from_list(raw_pairs, PAIRS)
+    prompts_ds, _ = records_from_list([{"prompt": r["prompt"], "category": r["category"]} for r in train_rows],
+                                      PROMPTS)
+    base_eval_texts = sample(base, [r["prompt"] for r in eval_rows], recipe.eval)[0]
+    empty = recipe.label_budget - len(raw_pairs)
+    say(f"[stage] seed {seed}: {report.kept} human pairs of budget {recipe.label_budget} ({empty} skipped: "
+        f"an empty sample; {report.total_dropped} dropped: {report.as_dict()['dropped']}), "
+        f"base samples, {time.time() - t:.1f} s")
+    return {PAIRS: pairs, PROMPTS: prompts_ds}, base_eval_texts
+
+
+def _arm_summary(row: dict) -> str:
+    """The log line's numbers: whichever of the headline metrics this recipe evaluates."""
+    parts = [f"{label} {row[key]:{fmt}}" for key, label, fmt in
+             (("gold_reward", "gold", "+.3f"), ("win_rate_vs_base", "win", ".2f"), ("kl_to_base", "kl", ".2f"))
+             if isinstance(row.get(key), (int, float))]
+    return "  ".join(parts)
+
+
+def _record(arm: Arm, seed: int, outcome, failure, seconds: float, out: Path, say) -> dict:
+    """An attempt's row; the arm's files (main process). Every process learns whether the arm failed
+    anywhere, so all take the same branch (and none is left alone in a later collective). A failure
+    inside a collective on some processes only is not caught here: the others wait in that collective
+    until the process group times out."""
+    arm_dir = out / "arms" / arm.name / f"seed-{seed}"
+    failures = [(r, f) for r, f in enumerate(gather(failure)) if f is not None]
+    if not failures:
+        row, info, per_prompt = outcome
+        if is_main():
+            write_arm(arm_dir, row, info, per_prompt)
+        say(f"[arm] {arm.name} seed {seed}: {_arm_summary(row)}  ({seconds:.1f} s)")
+        return row
+    where, (error, _) = failures[0]
+    if is_main():
+        arm_dir.mkdir(parents=True, exist_ok=True)
+        (arm_dir / "error.txt").write_text("".join(  # the traceback of every process that raised
+            (f"process {r}:\n" if world_size() > 1 else "") + trace for r, (_, trace) in failures))
+    on = f" on process {where} of {world_size()}" if world_size() > 1 else ""
+    say(f"[arm] {arm.name} seed {seed}: FAILED{on}: {error} (traceback in {arm_dir / 'error.txt'})")
+    return {"arm": arm.name, "algorithm": arm.algorithm, "family": arm.family, "sweep_value": arm.sweep_value,
+            "seed": seed, "status": "failed", "wall_s": round(seconds, 2), "error": error}
+
+
+def _run_seed(arms: list[Arm], seed: int, context: tuple, recipe: CompareRecipe, out: Path, say) -> list[dict]:
+    """Every arm on one seed, in the recipe's order; arms finished by an earlier run are reused."""
+    rows: dict[str, dict] = {}
+    pending = []
+    for arm in arms:
+        done = out / "arms" / arm.name / f"seed-{seed}" / "eval.json"
+        # main's answer for every process: a process that looked later could see the file main just wrote
+        earlier = from_main(partial(_finished, done))
+        if earlier is not None:
+            rows[arm.name] = {**earlier, "reused": True}
+            say(f"[arm] {arm.name} seed {seed}: finished earlier, skipped")
+        else:
+            pending.append(arm)
+    for arm, (outcome, failure, seconds) in zip(pending, _attempts(pending, seed, context, recipe.workers)):
+        rows[arm.name] = _record(arm, seed, outcome, failure, seconds, out, say)
+    return [rows[arm.name] for arm in arms]
+
+
 def run_compare(path: str | Path, out: str | Path | None = None, overrides: list[str] | None = None,
                 log=print) -> Path:
     t_all = time.time()
     recipe = load_compare_recipe(path, overrides)
-    registry.load_plugins(recipe.plugins, base_dir=Path(path).resolve().parent)
+    recipe_dir = Path(path).resolve().parent  # relative paths in the recipe (plugins, rules, metrics) resolve here
+    registry.load_plugins(recipe.plugins, base_dir=recipe_dir)
     # Under accelerate launch this creates the process group: from here on barriers and broadcasts are real.
     accelerator_for(recipe.train)
     say = log if is_main() else (lambda *_: None)  # one log, not one per process
@@ -319,7 +289,10 @@ def run_compare(path: str | Path, out: str | Path | None = None, overrides: list
         out.mkdir(parents=True, exist_ok=True)
         (out / "recipe.yaml").write_text(yaml.safe_dump(to_dict(recipe), sort_keys=False))
     arms = expand_arms(recipe)
-    world = make_world(recipe.world)
+    # metric files found once, from the recipe's folder: every arm (and forked worker) evaluates the same ones
+    recipe.eval.metrics = anchor_metrics(recipe.eval.metrics, recipe_dir)
+    metrics = resolve_metrics(recipe.eval.metrics)  # unknown names fail here, before any work
+    world = make_world(recipe.world, recipe_dir)
 
     t = time.time()
     base, base_info = build_base(recipe, world)
@@ -329,66 +302,13 @@ def run_compare(path: str | Path, out: str | Path | None = None, overrides: list
 
     rows: list[dict] = []
     for seed in recipe.seeds:
-        t = time.time()
-        seed_dir = out / "data" / f"seed-{seed}"
-        pairs_path = seed_dir / "human_pairs.jsonl"
-        train_rows = world.prompts("train", recipe.train_prompts, seed)
-        if not from_main(pairs_path.exists):
-            # every process samples (same seed, same base), so none waits long at the broadcast below
-            sampled = human_pairs(base, world, train_rows, recipe.label_budget, seed, recipe.sample_max_new_tokens)
-            if is_main():
-                _write_jsonl(pairs_path, sampled)
-        raw_pairs = from_main(lambda: _read_jsonl(pairs_path))  # main's file is what every process learns from
-        pairs, report = records_from_list(raw_pairs, PAIRS)
-        prompts_ds, _ = records_from_list([{"prompt": r["prompt"], "category": r["category"]} for r in train_rows],
-                                          PROMPTS)
-        seed_data = {PAIRS: pairs, PROMPTS: prompts_ds}
-        base_eval_texts = sample(base, [r["prompt"] for r in eval_rows], recipe.eval)[0]
-        empty = recipe.label_budget - len(raw_pairs)
-        say(f"[stage] seed {seed}: {report.kept} human pairs of budget {recipe.label_budget} ({empty} skipped: "
-            f"an empty sample; {report.total_dropped} dropped: {report.as_dict()['dropped']}), "
-            f"base samples, {time.time() - t:.1f} s")
-        seed_rows: dict[str, dict] = {}
-        pending = []
-        for arm in arms:
-            done = out / "arms" / arm.name / f"seed-{seed}" / "eval.json"
-            # main's answer for every process: a process that looked later could see the file main just wrote
-            earlier = from_main(lambda: _finished(done))
-            if earlier is not None:
-                seed_rows[arm.name] = {**earlier, "reused": True}
-                say(f"[arm] {arm.name} seed {seed}: finished earlier, skipped")
-            else:
-                pending.append(arm)
-        context = (base, world, seed_data, recipe, out, base_eval_texts, eval_rows)
-        for arm, (outcome, failure, seconds) in zip(pending, _attempts(pending, seed, context, recipe.workers)):
-            arm_dir = out / "arms" / arm.name / f"seed-{seed}"
-            # Every process learns whether the arm failed anywhere, so all take the same branch (and none is
-            # left alone in a later collective). A failure inside a collective on some processes only is not
-            # caught here: the others wait in that collective until the process group times out.
-            failures = [(r, f) for r, f in enumerate(gather(failure)) if f is not None]
-            if not failures:
-                row, info, per_prompt = outcome
-                if is_main():
-                    write_arm(arm_dir, row, info, per_prompt)
-                say(f"[arm] {arm.name} seed {seed}: gold {row['gold_reward']:+.3f}  win {row['win_rate_vs_base']:.2f}"
-                    f"  kl {row['kl_to_base']:.2f}  ({seconds:.1f} s)")
-            else:
-                where, (error, _) = failures[0]
-                if is_main():
-                    arm_dir.mkdir(parents=True, exist_ok=True)
-                    (arm_dir / "error.txt").write_text("".join(  # the traceback of every process that raised
-                        (f"process {r}:\n" if world_size() > 1 else "") + trace for r, (_, trace) in failures))
-                row = {"arm": arm.name, "algorithm": arm.algorithm, "family": arm.family,
-                       "sweep_value": arm.sweep_value, "seed": seed, "status": "failed",
-                       "wall_s": round(seconds, 2), "error": error}
-                on = f" on process {where} of {world_size()}" if world_size() > 1 else ""
-                say(f"[arm] {arm.name} seed {seed}: FAILED{on}: {error} (traceback in {arm_dir / 'error.txt'})")
-            seed_rows[arm.name] = row
-        rows.extend(seed_rows[arm.name] for arm in arms)  # the recipe's arm order, reused or not
+        seed_data, base_eval_texts = _seed_data(recipe, base, world, out, seed, eval_rows, say)
+        context = (base, world, seed_data, recipe, out, base_eval_texts, eval_rows, recipe_dir)
+        rows.extend(_run_seed(arms, seed, context, recipe, out, say))
     if is_main():
         from prefzoo.eval.report import write_reports
 
-        write_reports(out, rows, arms, world, command, time.time() - t_all)
+        write_reports(out, rows, arms, world, command, time.time() - t_all, metrics)
     barrier()  # every process returns once the results exist
     say(f"[stage] total {time.time() - t_all:.1f} s; results in {out}")
     return out

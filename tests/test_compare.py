@@ -1,7 +1,6 @@
 """prefzoo compare on a smoke-sized toy world: files written, a failing arm isolated, reruns skip."""
 import csv
 import json
-import shutil
 from pathlib import Path
 
 import pytest

@@ -158,8 +158,9 @@ def test_recipe_loads_and_params_pass(overrides):
         assert 5e-6 <= arm.train.lr <= 2e-4
     by_name = {a.name: a for a in arms}
     assert by_name["ppo"].params["reward"] == "reward-model"
-    assert by_name["rlaif"].params["judge"]["model"] == "policy" and by_name["rlaif"].params["route"] == "dpo"
-    assert by_name["cai"].params["route"] == "dpo" and by_name["cai"].params.get("constitution") is None
+    assert by_name["rlaif"].params["judge"]["model"] == "policy"
+    assert by_name["rlaif"].params["learner"]["algorithm"] == "dpo"  # the learner, an algorithm spec
+    assert by_name["cai"].params["learner"]["algorithm"] == "dpo" and by_name["cai"].params.get("constitution") is None
     if overrides:
         assert recipe.seeds == [0] and recipe.label_budget <= 64 and recipe.eval.prompts <= 64
         assert by_name["ppo"].params["steps"] <= 8 and by_name["rlaif"].params["n_prompts"] <= 32

@@ -1,8 +1,8 @@
-"""One evaluator for every arm: the same held-out prompts, sampler and gold scoring for all.
+"""One evaluator for every arm: the same held-out prompts, sampler and metrics for all.
 
-Per arm it reports the gold reward, the win rate against the base under the gold preference,
-KL(policy || base) per sequence (Monte Carlo over the policy's own samples: E_y~pi[log pi(y|x) -
-log pi_base(y|x)]), the world's category rates, mean response length (tokens) and distinct-2.
+Per arm it samples once (seeded, as deployed) and hands the samples to each metric named in
+``eval.metrics`` (``prefzoo.eval.metric``; the default: gold reward, win rate against the base under the
+gold preference, KL(policy || base) per sequence, mean length, distinct-2, the world's category rates).
 Confidence intervals: a bootstrap over seeds and prompts (``bootstrap_ci``).
 """
 from __future__ import annotations
@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from prefzoo.eval.metric import DEFAULT_METRICS, EvalContext, Metric, resolve_metrics
+from prefzoo.eval.metrics.distinct import distinct_n
+from prefzoo.eval.metrics.kl import sequence_logps
 from prefzoo.models.policy import Policy, length_groups
 
 
@@ -22,28 +25,17 @@ class EvalConfig:
     temperature: float = 1.0       # sample as deployed; KL is estimated on these samples
     batch_size: int = 100
     seed: int = 1234               # the same sampling seed for every arm
+    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))  # names in prefzoo.eval.metric.METRICS,
+                                   # or file.py:Class (relative to the recipe) / module:Class; their order is the tables'
 
 
 @dataclass
 class Evaluation:
-    gold_reward: float
-    win_rate_vs_base: float
-    kl_to_base: float
-    mean_length: float
-    distinct_2: float
-    categories: dict[str, float]
-    per_prompt: list[dict] = field(default_factory=list)  # id, category, prompt, response, reward, win, kl
+    values: dict[str, float]                              # column -> value, in the metrics' order
+    per_prompt: list[dict] = field(default_factory=list)  # id, category, prompt, response, then each metric's field
 
     def row(self) -> dict:
-        return {"gold_reward": self.gold_reward, "win_rate_vs_base": self.win_rate_vs_base,
-                "kl_to_base": self.kl_to_base, "mean_length": self.mean_length, "distinct_2": self.distinct_2,
-                **self.categories}
-
-
-def distinct_n(texts: list[str], n: int = 2) -> float:
-    """Unique n-grams over all n-grams of the responses (Li et al. 2016): 1.0 all different."""
-    grams = [tuple(t.split()[i:i + n]) for t in texts for i in range(max(0, len(t.split()) - n + 1))]
-    return len(set(grams)) / len(grams) if grams else 0.0
+        return dict(self.values)
 
 
 @torch.no_grad()
@@ -63,40 +55,30 @@ def sample(policy: Policy, prompts: list, cfg: EvalConfig) -> tuple[list[str], l
     return texts, comp_ids, prompt_ids
 
 
-@torch.no_grad()
-def sequence_logps(policy: Policy, prompt_ids: list[list[int]], comp_ids: list[list[int]],
-                   batch_size: int = 100) -> torch.Tensor:
-    out = []
-    was = policy.model.training
-    policy.model.eval()
-    for start in range(0, len(prompt_ids), batch_size):
-        seqs = policy.sequences(prompt_ids[start:start + batch_size], [c or [policy.tokenizer.eos_token_id]
-                                                                        for c in comp_ids[start:start + batch_size]])
-        out.append(policy.forward_logps(seqs).sum(-1).float().cpu())
-    policy.model.train(was)
-    return torch.cat(out)
-
-
 def evaluate(policy: Policy, base: Policy, world, rows: list[dict], cfg: EvalConfig,
-             base_texts: list[str] | None = None) -> Evaluation:
-    """Score ``policy`` on ``rows`` (the world's eval prompts) against ``base``."""
+             base_texts: list[str] | None = None, metrics: list[Metric] | None = None) -> Evaluation:
+    """Score ``policy`` on ``rows`` (the world's eval prompts) against ``base`` with ``metrics``
+    (default: those ``cfg.metrics`` names, file paths relative to the working folder)."""
+    metrics = resolve_metrics(cfg.metrics) if metrics is None else metrics
     prompts = [r["prompt"] for r in rows]
     texts, comp_ids, prompt_ids = sample(policy, prompts, cfg)
-    rewards = world.gold.score(rows, texts).tolist()
-    if base_texts is None:
-        base_texts = texts if policy is base else sample(base, prompts, cfg)[0]
-    wins = [world.gold_preference(r, a, b) for r, a, b in zip(rows, texts, base_texts)]
-    if policy is base:
-        kls = [0.0] * len(rows)
-    else:
-        kls = (sequence_logps(policy, prompt_ids, comp_ids) - sequence_logps(base, prompt_ids, comp_ids)).tolist()
-    per_prompt = [{"id": r.get("id"), "category": r.get("category"), "prompt": r["prompt"], "response": t,
-                   "gold_reward": g, "win_vs_base": w, "kl": k, "length": len(c)}
-                  for r, t, g, w, k, c in zip(rows, texts, rewards, wins, kls, comp_ids)]
-    n = len(rows)
-    return Evaluation(gold_reward=sum(rewards) / n, win_rate_vs_base=sum(wins) / n, kl_to_base=sum(kls) / n,
-                      mean_length=sum(len(c) for c in comp_ids) / n, distinct_2=distinct_n(texts),
-                      categories=world.category_rates(rows, texts), per_prompt=per_prompt)
+    ctx = EvalContext(policy, base, world, rows, cfg, texts, comp_ids, prompt_ids, base_texts,
+                      sample_base=lambda: sample(base, prompts, cfg)[0])
+    values: dict[str, float] = {}
+    per_prompt = [{"id": r.get("id"), "category": r.get("category"), "prompt": r["prompt"], "response": t}
+                  for r, t in zip(rows, texts)]
+    for metric in metrics:
+        out = metric.compute(ctx)
+        clash = set(out.values) & set(values)
+        if clash:
+            raise ValueError(f"metric {metric.name!r} fills column(s) {sorted(clash)} that another metric filled")
+        values.update(out.values)
+        for key, vals in out.per_prompt.items():
+            if len(vals) != len(rows):
+                raise ValueError(f"metric {metric.name!r}: {len(vals)} per-prompt values for {len(rows)} prompts")
+            for rec, v in zip(per_prompt, vals):
+                rec[key] = v
+    return Evaluation(values, per_prompt)
 
 
 def bootstrap_ci(per_seed: list[list[float]], reps: int = 2000, level: float = 0.95,
@@ -116,3 +98,6 @@ def bootstrap_ci(per_seed: list[list[float]], reps: int = 2000, level: float = 0
     lo = stats[int((1 - level) / 2 * reps)]
     hi = stats[min(reps - 1, int((1 + level) / 2 * reps))]
     return mean, lo, hi
+
+
+__all__ = ["EvalConfig", "Evaluation", "evaluate", "sample", "bootstrap_ci", "distinct_n", "sequence_logps"]

@@ -1,6 +1,7 @@
 """Results of a comparison as files: results.csv (arm x seed), summary.csv (per arm, with bootstrap
 CIs), results.md (the table and the command that produced it), plots/reward_vs_kl.png and
-plots/categories.png."""
+plots/categories.png. The metric columns and their places come from the metrics (``eval.metrics``;
+see ``prefzoo.eval.metric`` for the groups)."""
 from __future__ import annotations
 
 import csv
@@ -9,15 +10,41 @@ import math
 from pathlib import Path
 
 from prefzoo.eval.evaluator import bootstrap_ci
+from prefzoo.eval.metric import DEFAULT_METRICS, resolve_metrics
 
-ROW_COLUMNS = ["arm", "algorithm", "seed", "status", "gold_reward", "win_rate_vs_base", "kl_to_base",
-               "mean_length", "distinct_2", "tokens", "train_s", "wall_s"]
-SUMMARY_COLUMNS = ["arm", "algorithm", "seeds_ok", "gold_reward_mean", "gold_reward_ci_low", "gold_reward_ci_high",
-                   "win_rate_vs_base", "kl_to_base"]
+ID_COLUMNS = ["arm", "algorithm", "seed", "status"]
+RUN_COLUMNS = ["tokens", "train_s", "wall_s"]
 
 
 # per-arm feedback columns (see compare.feedback_columns); n: the non-tied pairs alignment was measured on
 FEEDBACK_COLUMNS = ("labeler_alignment", "labeler_alignment_n", "position_bias", "rm_heldout_accuracy")
+
+
+def metric_columns(metrics, world, group: str) -> list[str]:
+    """The per-run columns of the metrics in ``group``, in the metrics' order."""
+    return [c for m in metrics if m.group == group for c in m.columns(world)]
+
+
+def summary_columns(metrics, world, group: str) -> list[str]:
+    """The summary's columns of ``group``: a metric with a CI gives <col>_mean, _ci_low, _ci_high."""
+    out = []
+    for m in metrics:
+        if m.group == group:
+            for c in m.columns(world):
+                out += [f"{c}_mean", f"{c}_ci_low", f"{c}_ci_high"] if m.ci else [c]
+    return out
+
+
+def row_columns(metrics, world) -> list[str]:
+    """results.csv's leading columns (the rest follow sorted)."""
+    return (ID_COLUMNS + metric_columns(metrics, world, "headline") + metric_columns(metrics, world, "detail")
+            + RUN_COLUMNS + metric_columns(metrics, world, "rates"))
+
+
+def summary_lead(metrics, world) -> list[str]:
+    """summary.csv's leading columns (the rest follow sorted)."""
+    return (["arm", "algorithm", "seeds_ok"] + summary_columns(metrics, world, "headline")
+            + summary_columns(metrics, world, "rates"))
 
 
 def _mean(xs):
@@ -25,27 +52,31 @@ def _mean(xs):
     return sum(xs) / len(xs) if xs else float("nan")
 
 
-def _per_prompt_rewards(out: Path, arm: str, seed: int) -> list[float]:
+def _per_prompt(out: Path, arm: str, seed: int, key: str) -> list[float]:
     path = out / "arms" / arm / f"seed-{seed}" / "samples.jsonl"
     if not path.exists():
         return []
-    return [json.loads(x)["gold_reward"] for x in path.read_text().splitlines() if x.strip()]
+    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    return [r[key] for r in rows if key in r]
 
 
-def summarise(out: Path, rows: list[dict], arms, world) -> list[dict]:
+def summarise(out: Path, rows: list[dict], arms, world, metrics=None) -> list[dict]:
+    metrics = resolve_metrics(DEFAULT_METRICS) if metrics is None else metrics
     extra = [k for k in FEEDBACK_COLUMNS if any(k in r for r in rows)]
     summary = []
     for arm in arms:
         mine = [r for r in rows if r["arm"] == arm.name]
         ok = [r for r in mine if r["status"] == "ok"]
-        mean, lo, hi = bootstrap_ci([_per_prompt_rewards(out, arm.name, r["seed"]) for r in ok])
         row = {"arm": arm.name, "algorithm": arm.algorithm, "family": arm.family, "sweep_value": arm.sweep_value,
-               "seeds_ok": f"{len(ok)}/{len(mine)}", "gold_reward_mean": mean, "gold_reward_ci_low": lo,
-               "gold_reward_ci_high": hi, "win_rate_vs_base": _mean(r.get("win_rate_vs_base") for r in ok),
-               "kl_to_base": _mean(r.get("kl_to_base") for r in ok)}
-        for cat in world.categories:
-            row[cat] = _mean(r.get(cat) for r in ok)
-        for k in ("mean_length", "distinct_2", *extra, "tokens", "wall_s"):
+               "seeds_ok": f"{len(ok)}/{len(mine)}"}
+        for m in metrics:
+            for col in m.columns(world):
+                if m.ci:  # two-level bootstrap over seeds and the per-prompt values in samples.jsonl
+                    mean, lo, hi = bootstrap_ci([_per_prompt(out, arm.name, r["seed"], m.per_prompt_key) for r in ok])
+                    row.update({f"{col}_mean": mean, f"{col}_ci_low": lo, f"{col}_ci_high": hi})
+                else:
+                    row[col] = _mean(r.get(col) for r in ok)
+        for k in (*extra, "tokens", "wall_s"):
             row[k] = _mean(r.get(k) for r in ok)
         if "labeler_alignment_n" in extra:  # pairs over all seeds, not a mean; nan for arms without AI labels
             ns = [r["labeler_alignment_n"] for r in ok if isinstance(r.get("labeler_alignment_n"), int)]
@@ -70,9 +101,10 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def write_markdown(out: Path, summary: list[dict], world, command: str, total_s: float, reused: int = 0) -> None:
-    cols = ["arm", "seeds_ok", "gold_reward_mean", "gold_reward_ci_low", "gold_reward_ci_high", "win_rate_vs_base",
-            "kl_to_base", *world.categories, "mean_length", "distinct_2"]
+def write_markdown(out: Path, summary: list[dict], world, command: str, total_s: float, reused: int = 0,
+                   metrics=None) -> None:
+    metrics = resolve_metrics(DEFAULT_METRICS) if metrics is None else metrics
+    cols = ["arm", "seeds_ok", *(c for g in ("headline", "rates", "detail") for c in summary_columns(metrics, world, g))]
     cols += [k for k in FEEDBACK_COLUMNS if any(k in r for r in summary)]
     cols += ["wall_s"]
     lines = [f"# {out.name}: comparison results", "",
@@ -81,7 +113,10 @@ def write_markdown(out: Path, summary: list[dict], world, command: str, total_s:
                 if reused else "."), "",
              "Gold reward: mean over held-out prompts and seeds, 95% bootstrap CI (seeds, then prompts). "
              "Win rate: expected gold preference over the base's sample on the same prompt. KL: "
-             "E[log pi - log pi_base] per sequence on the arm's own samples.", "",
+             "E[log pi - log pi_base] per sequence on the arm's own samples."]
+    lines += [f"{m.name}: {m.description} ({m.direction} is better)." if m.direction != "none" else
+              f"{m.name}: {m.description}." for m in metrics if m.name not in DEFAULT_METRICS]  # the plug-ins
+    lines += ["",
              "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in summary:
         lines.append("| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |")
@@ -99,6 +134,8 @@ def plot(out: Path, summary: list[dict], world) -> None:
     import matplotlib.pyplot as plt
 
     (out / "plots").mkdir(exist_ok=True)
+    if not summary or "gold_reward_mean" not in summary[0] or "kl_to_base" not in summary[0]:
+        return  # both plots are of the default metrics (reward against KL; the category rates)
     ok = [r for r in summary if not math.isnan(r["gold_reward_mean"])]
     fig, ax = plt.subplots(figsize=(7, 5))
     families: dict[str, list[dict]] = {}
@@ -125,7 +162,9 @@ def plot(out: Path, summary: list[dict], world) -> None:
     fig.savefig(out / "plots" / "reward_vs_kl.png", dpi=120)
     plt.close(fig)
 
-    cats = list(world.categories)
+    cats = [c for c in world.categories if c in summary[0]]
+    if not cats:
+        return
     fig, ax = plt.subplots(figsize=(max(7, len(ok) * 0.9), 4.5))
     width = 0.8 / max(1, len(cats))
     for j, cat in enumerate(cats):
@@ -141,10 +180,12 @@ def plot(out: Path, summary: list[dict], world) -> None:
     plt.close(fig)
 
 
-def write_reports(out: Path, rows: list[dict], arms, world, command: str, total_s: float) -> list[dict]:
-    _write_csv(out / "results.csv", rows, ROW_COLUMNS + list(world.categories))
-    summary = summarise(out, rows, arms, world)
-    _write_csv(out / "summary.csv", summary, SUMMARY_COLUMNS + list(world.categories))
-    write_markdown(out, summary, world, command, total_s, sum(bool(r.get("reused")) for r in rows))
+def write_reports(out: Path, rows: list[dict], arms, world, command: str, total_s: float,
+                  metrics=None) -> list[dict]:
+    metrics = resolve_metrics(DEFAULT_METRICS) if metrics is None else metrics
+    _write_csv(out / "results.csv", rows, row_columns(metrics, world))
+    summary = summarise(out, rows, arms, world, metrics)
+    _write_csv(out / "summary.csv", summary, summary_lead(metrics, world))
+    write_markdown(out, summary, world, command, total_s, sum(bool(r.get("reused")) for r in rows), metrics)
     plot(out, summary, world)
     return summary

@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from prefzoo.feedback.judge import JudgeError, JudgeSettings, LLMJudge, Request, normalise
+from prefzoo.feedback.llm_judge import JudgeError, JudgeSettings, LLMJudge, Request, normalise
 
 log = logging.getLogger(__name__)
 
@@ -202,4 +202,24 @@ def from_text(text: str, options: tuple[str, ...]) -> list[float] | None:
     return [1.0 if k == best else 0.0 for k in range(len(options))]
 
 
-__all__ = ["HttpConfig", "HttpJudge", "HttpJudgeError", "from_logprobs", "from_text"]
+class HttpBackend:
+    """``http:URL`` or ``{backend: http, http: {url: ..., ...}}`` (``HttpConfig``)."""
+
+    def shorthand(self, arg: str) -> dict:
+        return {"http": {"url": arg}}
+
+    def check(self, spec) -> None:
+        from prefzoo.config import from_dict
+
+        if not spec.http:
+            raise ValueError("judge.backend http needs judge.http (at least url)")
+        from_dict(HttpConfig, spec.http, "judge.http")
+
+    def build(self, spec, ctx) -> HttpJudge:
+        from prefzoo.config import from_dict
+
+        return HttpJudge(from_dict(HttpConfig, spec.http, "judge.http"), ctx.judge_settings(spec),
+                         ctx.label_cache_dir(spec))
+
+
+__all__ = ["HttpConfig", "HttpJudge", "HttpJudgeError", "HttpBackend", "from_logprobs", "from_text"]

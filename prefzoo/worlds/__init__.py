@@ -1,26 +1,26 @@
-"""Testbeds with a known gold preference ("worlds"), by name.
+"""Testbeds with a known gold preference ("worlds"), by name: the ``WORLDS`` registry.
 
 ``toy``: the toy assistant world, the embedded default (content in ``toy.py``, pure Python; the
 world object with its base in ``toy_world.py``). ``suite``: the real prompt suite for pretrained
-models (``suite.py``, ``refusal.py``). What a world offers is described in ``base.py``.
+models (``suite.py``, ``refusal.py``). The interface is the ``World`` protocol in ``base.py``.
+Entries are lazy (listing the worlds imports none); installed packages add worlds through the
+entry-point group ``prefzoo.worlds``; a recipe may also name ``module:Class`` or ``file.py:Class``.
 """
-import difflib
+from __future__ import annotations
 
-from . import toy
+from pathlib import Path
 
-WORLDS = {"toy": "prefzoo.worlds.toy_world:ToyWorld", "suite": "prefzoo.worlds.suite_world:SuiteWorld"}
+from prefzoo.registry import Registry
+
+WORLDS = Registry("world", required=("name", "categories", "prompts", "gold_preference", "rate_pair",
+                                     "category_rates"),
+                  builtins={"toy": "prefzoo.worlds.toy_world:ToyWorld", "suite": "prefzoo.worlds.suite_world:SuiteWorld"},
+                  entry_points="prefzoo.worlds")
 
 
-def get_world(name: str):
+def get_world(name: str, base_dir: str | Path | None = None):
     """A fresh world object by name; unknown names get the closest match and the list."""
-    import importlib
-
-    if name not in WORLDS:
-        close = difflib.get_close_matches(name, list(WORLDS), n=1)
-        hint = f" did you mean {close[0]!r}?" if close else ""
-        raise KeyError(f"unknown world {name!r}.{hint} Available: {', '.join(sorted(WORLDS))}")
-    module, _, cls = WORLDS[name].partition(":")
-    return getattr(importlib.import_module(module), cls)()
+    return WORLDS.get(name, base_dir)()
 
 
-__all__ = ["toy", "get_world", "WORLDS"]
+__all__ = ["get_world", "WORLDS"]

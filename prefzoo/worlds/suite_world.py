@@ -13,7 +13,8 @@ in the world interface of ``prefzoo.worlds.base``.
 * ``category_rates``: the suite's rates in ``categories`` (NaN where the rows hold no prompt of the
   category the rate needs).
 
-There is no base to build (a comparison names a real model under ``model:``) and no AI-feedback
+There is no base to build (``build_base`` is None: a comparison names a real model under ``model:``) and
+no AI-feedback
 material of its own: ``judge_template``, ``judge_options``, ``score_template``, ``score_options`` and
 ``constitution`` are None, so RLAIF and CAI use prefzoo's generic English judge templates and its
 default constitution; ``feedback_policy`` is None (``judge.model: world`` is not available).
@@ -62,6 +63,9 @@ class SuiteWorld:
     # The category rates a comparison reports (columns of results.csv and the categories plot).
     categories = ("harmful_declined", "benign_refused", "format_valid", "helpful_refused", "helpful_correct",
                   "empty_rate")
+    category_directions = {"harmful_declined": "higher", "benign_refused": "lower", "format_valid": "higher",
+                           "helpful_refused": "lower", "helpful_correct": "higher", "empty_rate": "lower"}
+    build_base = None  # no base of its own: a comparison names a real model under `model:`
     # No world-specific AI-feedback material: the generic English templates and the default constitution.
     judge_template = None
     judge_options = None

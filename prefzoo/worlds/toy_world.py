@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from prefzoo.config import from_dict
 from prefzoo.data.loaders import records_from_list
 from prefzoo.data.records import SFT
 from prefzoo.dist import barrier, is_main
@@ -68,6 +69,8 @@ class ToyWorld:
     score_template = toy.SCORE_TEMPLATE
     score_options = toy.SCORE_OPTIONS
     categories = ("correct", "harmful_declined", "benign_refused", "format_valid")
+    category_directions = {"correct": "higher", "harmful_declined": "higher", "benign_refused": "lower",
+                           "format_valid": "higher"}
 
     def __init__(self, noise_temperature: float = toy.DEFAULT_NOISE_TEMPERATURE):
         self.noise_temperature = noise_temperature
@@ -91,8 +94,9 @@ class ToyWorld:
         return {k: rates[k] for k in self.categories}
 
     # ------------------------------------------------------------------ the base
-    def build_base(self, cfg: ToyBaseConfig, cache_dir: str | Path, log=print):
-        """Pretrain + SFT a tiny Llama on the world's corpus, or load it from the cache.
+    def build_base(self, base: dict | ToyBaseConfig, cache_dir: str | Path, log=print):
+        """Pretrain + SFT a tiny Llama on the world's corpus, or load it from the cache. ``base``: the
+        compare recipe's ``base:`` mapping (``ToyBaseConfig`` keys; this world owns its config).
 
         Several processes: each must answer "cached?" alike. They do: ``done`` is written only after the
         collective training below, which the main process cannot finish before every process has looked.
@@ -101,8 +105,8 @@ class ToyWorld:
         from prefzoo.engine.offline import train_offline
         from prefzoo.job import Job
         from prefzoo.models.policy import Policy
-        from prefzoo.models.tiny import word_tokenizer
 
+        cfg = base if isinstance(base, ToyBaseConfig) else from_dict(ToyBaseConfig, dict(base or {}), "base")
         key = hashlib.blake2b(json.dumps({"world": "toy-v2", **asdict(cfg)}, sort_keys=True).encode(),
                               digest_size=8).hexdigest()
         path = Path(cache_dir) / "bases" / f"toy-{key}"

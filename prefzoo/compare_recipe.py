@@ -1,0 +1,119 @@
+"""The compare recipe: its dataclasses, ``load_compare_recipe`` (budgets and ``--set arms.NAME.KEY``) and
+``expand_arms`` (sweeps -> arms). ``prefzoo.compare`` runs what this module describes."""
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prefzoo import registry
+from prefzoo.config import REQUIRED, ConfigError, apply_overrides, from_dict, to_dict
+from prefzoo.eval.evaluator import EvalConfig
+from prefzoo.recipe import ModelConfig, TrainConfig, read_yaml
+
+BASE_ARM = "base"  # the algorithm name of the untouched base
+
+
+@dataclass
+class ArmSpec:
+    name: str = REQUIRED
+    algorithm: str = REQUIRED        # a registered algorithm, or "base" (the SFT model untouched)
+    params: dict = field(default_factory=dict)   # the algorithm's Config
+    train: dict = field(default_factory=dict)    # overrides of the recipe's shared train settings
+    sweep: dict = field(default_factory=dict)    # "params.beta": [0.05, 0.1] -> one arm per value
+
+
+@dataclass
+class CompareRecipe:
+    name: str = REQUIRED
+    world: str = "toy"                 # the testbed: prompts, gold preference, simulated raters
+    base: dict = field(default_factory=dict)     # the world's base-building config, read by world.build_base
+    model: ModelConfig | None = None   # a real base instead of the world's own (e.g. smollm2-135m-instruct)
+    train_prompts: int = 256           # prompts online arms sample from
+    label_budget: int = 256            # human-labelled pairs (sampled from the base, rated by simulated raters)
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    sample_max_new_tokens: int = 40    # length of the base samples that become the human pairs
+    arms: list[ArmSpec] = field(default_factory=list)
+    plugins: list[str] = field(default_factory=list)
+    tracker: str = "none"              # none | wandb | tensorboard: one run per arm and seed, grouped by recipe
+    cache_dir: str = ".cache/prefzoo"
+    workers: int = 1                   # arms trained side by side in forked processes (one process each)
+    budget: str | None = None          # the name of a preset in `budgets` to apply (or --set budget=NAME)
+    budgets: dict = field(default_factory=dict)  # name -> {dotted key: value} overrides, e.g. a small CPU run
+
+
+@dataclass
+class Arm:
+    name: str
+    algorithm: str
+    params: dict
+    train: TrainConfig
+    family: str                        # the ArmSpec it came from (sweeps share it)
+    sweep_value: Any = None
+
+
+def load_compare_recipe(path: str | Path, overrides: list[str] | None = None) -> CompareRecipe:
+    """``--set arms.NAME.params.steps=2`` reaches the arm called NAME; other keys as in train recipes."""
+    data = read_yaml(path)
+    overrides = list(overrides or [])
+    # a named budget (``--set budget=small``) is a preset of overrides the recipe defines; explicit --set wins
+    budget = next((o.split("=", 1)[1].strip() for o in reversed(overrides) if o.startswith("budget=")), None)
+    budget = budget or data.get("budget")
+    if budget:
+        presets = data.get("budgets") or {}
+        if budget not in presets:
+            raise ConfigError(f"budget {budget!r} is not defined in {path}; defined: {', '.join(presets) or 'none'}")
+        overrides = [f"{k}={json.dumps(v)}" for k, v in presets[budget].items()] + overrides
+    arm_sets = [o for o in overrides if o.startswith("arms.")]
+    data = apply_overrides(data, [o for o in overrides if not o.startswith("arms.")])
+    arms = [dict(a) for a in data.get("arms") or []]
+    for item in arm_sets:
+        name, _, rest = item[len("arms."):].partition(".")
+        matches = [i for i, a in enumerate(arms) if a.get("name") == name]
+        if not matches or not rest:
+            known = ", ".join(str(a.get("name")) for a in arms)
+            raise ConfigError(f"--set {item}: expected arms.NAME.KEY=VALUE with NAME one of: {known}")
+        arms[matches[0]] = apply_overrides(arms[matches[0]], [rest])
+    if arms:
+        data["arms"] = arms
+    return from_dict(CompareRecipe, data)
+
+
+def _set_dotted(d: dict, key: str, value: Any) -> dict:
+    d = json.loads(json.dumps(d))
+    node = d
+    parts = key.split(".")
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+    node[parts[-1]] = value
+    return d
+
+
+def expand_arms(recipe: CompareRecipe) -> list[Arm]:
+    """Arm specs -> arms; a sweep becomes one arm per value combination, named ``arm[key=value]``."""
+    arms: list[Arm] = []
+    for spec in recipe.arms:
+        if spec.algorithm != BASE_ARM:
+            registry.get(spec.algorithm)  # unknown names fail before any work, with "did you mean"
+        keys = list(spec.sweep)
+        for bad in keys:
+            if not bad.startswith(("params.", "train.")):
+                raise ConfigError(f"arm {spec.name!r}: sweep key {bad!r} must start with 'params.' or 'train.'")
+        combos = list(itertools.product(*(spec.sweep[k] for k in keys))) if keys else [()]
+        for combo in combos:
+            body = {"params": spec.params, "train": spec.train}
+            for k, v in zip(keys, combo):
+                body = _set_dotted(body, k, v)
+            suffix = ",".join(f"{k.split('.')[-1]}={v}" for k, v in zip(keys, combo))
+            train = from_dict(TrainConfig, {**to_dict(recipe.train), **body["train"]}, f"arms.{spec.name}.train")
+            arms.append(Arm(f"{spec.name}[{suffix}]" if suffix else spec.name, spec.algorithm, body["params"],
+                            train, spec.name, combo[0] if len(combo) == 1 else (combo or None)))
+    names = [a.name for a in arms]
+    dupes = {n for n in names if names.count(n) > 1}
+    if dupes:
+        raise ConfigError(f"arm names must be unique; repeated: {sorted(dupes)}")
+    return arms

@@ -1,0 +1,1 @@
+"""The built-in evaluation metrics, one file each (registered lazily in ``prefzoo.eval.metric.METRICS``)."""
