@@ -117,7 +117,8 @@ class Objective(Algorithm):
 # ----------------------------------------------------------------------------- online: config and phase types
 @dataclass
 class OnlineConfig:
-    reward: str = "judge"             # reward source: rule:FILE.py:FUNC | world | judge | reward-model[:PATH]
+    reward: str = "judge"             # reward source (prefzoo.feedback.spec): rule:FILE.py:FUNC | world | judge |
+                                      # reward-model[:PATH] | local[:MODEL] | http:URL
     steps: int = 100                  # rollout batches (outer iterations)
     prompts_per_step: int = 16        # distinct prompts per rollout batch (all processes together)
     samples_per_prompt: int = 1       # k responses per prompt (group size for rloo/grpo)

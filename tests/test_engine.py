@@ -240,3 +240,15 @@ def test_check_finite_takes_tensors_floats_and_unknown():
     check_finite(3, "gradient norm", None, None)  # unknown: not checked
     with pytest.raises(NonFiniteError, match="non-finite gradient norm"):
         check_finite(3, "gradient norm", float("inf"), 2)
+
+
+def test_a_missing_tracker_package_is_a_recipe_error(tmp_path, monkeypatch):
+    """wandb and tensorboard are extras: asking for one that is not installed names the extra."""
+    import sys
+
+    from prefzoo.config import ConfigError
+    from prefzoo.engine.tracking import Tracker
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # an import of it now raises ImportError
+    with pytest.raises(ConfigError, match=r"pip install 'prefzoo\[wandb\]'"):
+        Tracker(tmp_path, "wandb")

@@ -8,60 +8,45 @@ final revisions mixed with helpful samples (base responses to non-harmful prompt
 does not grow evasive.
 RL stage (sec. 4): sample two responses per prompt from the SL model; the feedback model answers a
 multiple-choice comparison under a sampled comparison principle; the normalised option log-probs
-are soft labels (CoT labels clamped to [0.4, 0.6]); then ``route``: a preference model + ``ppo``
-(or ``rloo``), or ``dpo`` on the labelled pairs. Human pairs in the job's data (helpfulness
-labels, sec. 4.1) are mixed into the preference data when present.
+are soft labels (CoT labels clamped to [0.4, 0.6]); then ``learner`` (stages.learn): an online
+algorithm (ppo, rloo, grpo, ...) against a preference model trained on those labels (the paper's
+RL-CAI), or an objective over pairs (dpo, ipo, ...) on the labelled pairs; ``learner: null`` stops
+after SL-CAI. Human pairs in the job's data (helpfulness labels, sec. 4.1) are mixed into the
+preference data when present.
 Saved beside the output: critiques.jsonl, revisions.jsonl (the SL data), ai_pairs.jsonl.
 """
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 from prefzoo import registry
 from prefzoo.api import Algorithm
-from prefzoo.algos.rlaif import build_learner, is_main, learn, prompt_rows, stage_train
-from prefzoo.constitutions import Constitution, load_constitution
+from prefzoo.constitutions import Constitution, load_constitution, resolve_constitution
 from prefzoo.data.loaders import records_from_list
 from prefzoo.data.records import PAIRS, SFT
 from prefzoo.feedback.judge import JudgeConfig, build_judge, frozen_copy
 from prefzoo.job import Job, JobError, TrainResult
 from prefzoo.recipe import TrainConfig
 from prefzoo.registry import register
-from prefzoo.stages.critique import critique_and_revise
-from prefzoo.stages.sampling import label_pairs, labeler_alignment, sample_pairs, save_jsonl
+from prefzoo.stages.critique import critique_and_revise, critique_records, split_red_team
+from prefzoo.stages.learn import LearnerSpec, is_main, learn, stage_job, stage_train
+from prefzoo.stages.sampling import label_pairs, labeler_alignment, prompt_rows, sample_pairs, save_jsonl
+
+__all__ = ["CAIConfig", "ConstitutionalAI", "resolve_constitution"]  # resolve_constitution: its old home
 
 
-def resolve_constitution(spec: str | None, world) -> Constitution:
-    """The recipe's constitution file; else the world's (in its own vocabulary); else the default."""
-    if spec is None and getattr(world, "constitution", None) is not None:
-        c = world.constitution
-        return load_constitution(c() if callable(c) else c)
-    return load_constitution(spec)
-
-
-def split_red_team(rows: list[dict], categories: list[str]) -> tuple[list[dict], list[dict], bool]:
-    """(red-team rows, other rows, whether categories were known). Unknown categories: all red-team."""
-    if not rows or not any(r.get("category") is not None for r in rows):
-        return rows, [], False
-    red = [r for r in rows if r.get("category") in categories]
-    return red, [r for r in rows if r.get("category") not in categories], True
-
-
-def critique_records(crit: list[dict]) -> list[dict]:
-    """One row per critique round (the critiques dataset)."""
-    return [{"prompt": c["prompt"], "response": c["response"], "round": k, **rnd,
-             **{x: c[x] for x in ("category", "id") if x in c}}
-            for c in crit for k, rnd in enumerate(c["rounds"])]
+def _rl_cai() -> LearnerSpec:
+    return LearnerSpec("ppo", reward="reward-model")  # the paper's RL stage: a preference model, then PPO
 
 
 @dataclass
 class CAIConfig:
     constitution: str | None = None   # YAML file; None: the world's constitution, else prefzoo's default.yaml
     judge: JudgeConfig = field(default_factory=JudgeConfig)  # the feedback model (default: the base itself, frozen)
-    route: Literal["rm+ppo", "rm+rloo", "dpo", "none"] = "rm+ppo"  # RL stage learner; none: stop after SL-CAI
-    dpo_labels: Literal["hard", "soft"] = "hard"  # dpo route: the judge's pick, or its probability
+    learner: LearnerSpec | None = field(default_factory=_rl_cai)  # RL stage (stages.learn); null: stop after SL-CAI
+    dpo_labels: Literal["hard", "soft"] = "hard"  # pairwise learners: the judge's pick, or its probability
     n_prompts: int | None = None      # prompts used (red-team + helpful, and for RL pairs); None: all
     red_team_categories: list[str] = field(default_factory=lambda: ["harmful"])  # unknown categories: all red-team
     rounds: int = 1                   # critique/revision rounds (paper: 4; tiny models: 1)
@@ -70,9 +55,6 @@ class CAIConfig:
     critique_max_new_tokens: int | None = None  # None: max_new_tokens
     helpful_ratio: float = 1.0        # helpful samples per revision in the SL mix (capped by what exists)
     sl_train: dict = field(default_factory=dict)       # train overrides for the SL fine-tune
-    learner: dict = field(default_factory=dict)        # RL-stage learner params (ppo/rloo/dpo Config)
-    learner_train: dict = field(default_factory=dict)  # train overrides for the RL stage
-    reward_model: dict = field(default_factory=dict)   # RewardModelConfig params (rm+ routes)
     human_pairs: bool = True          # mix the job's pair data (human helpfulness labels) into the preference data
 
     def __post_init__(self):
@@ -80,10 +62,10 @@ class CAIConfig:
             raise ValueError("rounds must be >= 1 and helpful_ratio >= 0")
         if self.constitution is not None:
             load_constitution(self.constitution)
-        if self.route != "none":
-            build_learner(self.route, self.learner)
-        for name in ("sl_train", "learner_train"):
-            stage_train(TrainConfig(), getattr(self, name), f"params.{name}")
+        if self.learner is not None and self.learner.reward == "judge":
+            raise ValueError("cai's feedback model compares pairs under principles; an online learner needs "
+                             "reward: reward-model")
+        stage_train(TrainConfig(), self.sl_train, "params.sl_train")
 
 
 @register("cai")
@@ -91,7 +73,7 @@ class ConstitutionalAI(Algorithm):
     family = "composite"
     data_kind = "prompts"
     needs_reference = False
-    summary = "critique+revise under sampled principles, SFT on revisions, then AI-labelled RL (RM+PPO or DPO)"
+    summary = "critique+revise under sampled principles, SFT on revisions, then AI-labelled RL (RM+PPO, DPO, ...)"
     paper = "Bai et al. 2022, arXiv 2212.08073"
     Config = CAIConfig
 
@@ -100,14 +82,27 @@ class ConstitutionalAI(Algorithm):
 
     def run(self, job: Job) -> TrainResult:
         cfg = self.config
-        rng = random.Random(job.seed)
+        rng = random.Random(job.seed)  # principles, helpful samples, comparison principles: in that order
         constitution = resolve_constitution(cfg.constitution, job.world)
         rows = prompt_rows(job, cfg.n_prompts, job.seed)
-        use_base_as_judge = cfg.route != "none" and cfg.judge.backend == "local" and cfg.judge.model == "policy"
+        use_base_as_judge = cfg.learner is not None and cfg.judge.backend == "local" and cfg.judge.model == "policy"
         frozen = frozen_copy(job.policy) if use_base_as_judge else None  # the feedback model: the base, not SL-CAI
         info: dict = {"constitution": constitution.name}
+        sl = self.supervised(job, rows, constitution, rng, info)
+        if cfg.learner is None:
+            return TrainResult(job.policy, sl.history, info)
+        pref = self.preferences(job, rows, constitution, rng, frozen, info)
+        del frozen
+        result, learn_info = learn(job, cfg.learner, pref, dpo_labels=cfg.dpo_labels)
+        info.update(learn_info)
+        info["learner"] = result.info
+        return TrainResult(job.policy, result.history, info, artifacts=result.artifacts)
 
-        # SL stage: critiques and revisions of red-team responses, mixed with helpful samples
+    def supervised(self, job: Job, rows: list[dict], constitution: Constitution, rng: random.Random,
+                   info: dict) -> TrainResult:
+        """SL-CAI (sec. 3): critiques and revisions of red-team responses, mixed with helpful samples,
+        then ``sft`` on them (stage "sl")."""
+        cfg = self.config
         red, others, known = split_red_team(rows, cfg.red_team_categories)
         if not red:
             raise JobError(f"no red-team prompts (categories {cfg.red_team_categories}) among {len(rows)} prompts")
@@ -128,14 +123,16 @@ class ConstitutionalAI(Algorithm):
         if not sl_rows:
             raise JobError("every revision and helpful sample was empty; raise max_new_tokens")
         ds, _ = records_from_list(sl_rows, SFT)
-        sl_job = replace(job.sub("sl"), data={SFT: ds}, tracker=None,
-                         train=stage_train(job.train, cfg.sl_train, "params.sl_train"))
-        sl = registry.get("sft")().run(sl_job)
+        sl = registry.get("sft")().run(stage_job(job, "sl", data={SFT: ds},
+                                                 train=stage_train(job.train, cfg.sl_train, "params.sl_train")))
         info["sl"]["final"] = sl.final
-        if cfg.route == "none":
-            return TrainResult(job.policy, sl.history, info)
+        return sl
 
-        # RL stage: pairs from the SL model, labelled under sampled comparison principles
+    def preferences(self, job: Job, rows: list[dict], constitution: Constitution, rng: random.Random, frozen,
+                    info: dict) -> list[dict]:
+        """RL-CAI's data (sec. 4.1): pairs from the SL model labelled by the feedback model under sampled
+        comparison principles, plus the job's human pairs."""
+        cfg = self.config
         pairs = sample_pairs(job.policy, rows, temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens,
                              seed=job.seed + 1)
         picks = [rng.randrange(len(constitution.comparisons)) if constitution.comparisons else None for _ in pairs]
@@ -143,7 +140,7 @@ class ConstitutionalAI(Algorithm):
         names = [f"comparison-{k}" if k is not None else None for k in picks]
         judge = build_judge(cfg.judge, job, options=constitution.options, frozen_policy=frozen)
         records, stats = label_pairs(judge, pairs, templates=templates, principles=names)
-        del judge, frozen
+        del judge
         if not records:
             raise JobError(f"no usable AI-labelled pairs ({stats})")
         align = labeler_alignment(job.world, records, job.seed)
@@ -156,8 +153,4 @@ class ConstitutionalAI(Algorithm):
             pref += [{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"],
                       "p_chosen": 1.0 if r.get("p_chosen") is None else r["p_chosen"]} for r in job.data[PAIRS].to_list()]
             info["human_pairs"] = len(job.data[PAIRS])
-        result, learn_info = learn(job, cfg.route, pref, dpo_labels=cfg.dpo_labels, learner=cfg.learner, learner_train=cfg.learner_train,
-                                   reward_model=cfg.reward_model)
-        info.update(learn_info)
-        info["learner"] = result.info
-        return TrainResult(job.policy, result.history, info, artifacts=result.artifacts)
+        return pref

@@ -4,7 +4,9 @@ and DPO (Rafailov et al. 2023, arXiv 2305.18290).
 Intuition: a revision made under a principle is better than the response it revises, so
 (chosen = revision, rejected = original) is a preference pair with no judge at all.
 Stages: critique and revise each red-team prompt's response (stages.critique, ``rounds`` rounds)
--> pairs (revision, original), unchanged or empty ones dropped -> the registered ``dpo`` objective.
+-> pairs (revision, original), unchanged or empty ones dropped -> ``learner`` (stages.learn): by
+default the registered ``dpo`` objective; any objective over pairs, or an online algorithm against a
+reward model trained on these pairs (``reward: reward-model``).
 Saved beside the output: critiques.jsonl, revisions.jsonl, ai_pairs.jsonl.
 """
 from __future__ import annotations
@@ -13,14 +15,12 @@ import random
 from dataclasses import dataclass, field
 
 from prefzoo.api import Algorithm
-from prefzoo.algos.cai import critique_records, resolve_constitution, split_red_team
-from prefzoo.algos.rlaif import build_learner, is_main, learn, prompt_rows, stage_train
-from prefzoo.constitutions import load_constitution
+from prefzoo.constitutions import load_constitution, resolve_constitution
 from prefzoo.job import Job, JobError, TrainResult
-from prefzoo.recipe import TrainConfig
 from prefzoo.registry import register
-from prefzoo.stages.critique import critique_and_revise
-from prefzoo.stages.sampling import labeler_alignment, save_jsonl
+from prefzoo.stages.critique import critique_and_revise, critique_records, split_red_team
+from prefzoo.stages.learn import LearnerSpec, is_main, learn
+from prefzoo.stages.sampling import labeler_alignment, prompt_rows, save_jsonl
 
 
 @dataclass
@@ -32,16 +32,15 @@ class CAIDPOConfig:
     temperature: float = 1.0
     max_new_tokens: int = 32
     critique_max_new_tokens: int | None = None
-    learner: dict = field(default_factory=dict)        # dpo params (beta)
-    learner_train: dict = field(default_factory=dict)  # train overrides for the DPO stage
+    learner: LearnerSpec = field(default_factory=LearnerSpec)  # default dpo; see stages.learn
 
     def __post_init__(self):
         if self.rounds < 1:
             raise ValueError("rounds must be >= 1")
         if self.constitution is not None:
             load_constitution(self.constitution)
-        build_learner("dpo", self.learner)
-        stage_train(TrainConfig(), self.learner_train, "params.learner_train")
+        if self.learner.reward == "judge":
+            raise ValueError("cai-dpo has no judge; an online learner needs reward: reward-model")
 
 
 @register("cai-dpo")
@@ -80,8 +79,7 @@ class CAIDPO(Algorithm):
             save_jsonl(pairs, job.out_dir / "ai_pairs.jsonl")
         if not pairs:
             raise JobError(f"no revision differs from its original ({cstats}); nothing to learn from")
-        result, learn_info = learn(job, "dpo", pairs, learner=cfg.learner, learner_train=cfg.learner_train,
-                                   reward_model={})
+        result, learn_info = learn(job, cfg.learner, pairs)
         info.update(learn_info)
         info["learner"] = result.info
         return TrainResult(job.policy, result.history, info, artifacts=result.artifacts)

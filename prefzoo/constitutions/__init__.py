@@ -8,12 +8,12 @@ A constitution is YAML (or a world's dict) with:
 - optional ``options`` (the two answer strings of a comparison) and ``name``.
 
 ``load_constitution(None)`` is prefzoo's ``default.yaml``; a path loads that file; a dict (a world's
-``constitution``) is used as given.
+``constitution``) is used as given. ``resolve_constitution`` picks between a recipe's and a world's.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,4 +93,13 @@ def load_constitution(spec: str | Path | dict | Constitution | None = None) -> C
     return from_mapping(yaml.safe_load(path.read_text()), str(path))
 
 
-__all__ = ["Constitution", "Principle", "ConstitutionError", "load_constitution", "from_mapping", "DEFAULT_PATH"]
+def resolve_constitution(spec: str | None, world: Any) -> Constitution:
+    """The recipe's constitution file; else the world's (in its own vocabulary); else the default."""
+    if spec is None and getattr(world, "constitution", None) is not None:
+        c = world.constitution
+        return load_constitution(c() if callable(c) else c)
+    return load_constitution(spec)
+
+
+__all__ = ["Constitution", "Principle", "ConstitutionError", "load_constitution", "resolve_constitution",
+           "from_mapping", "DEFAULT_PATH"]

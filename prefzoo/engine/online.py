@@ -170,7 +170,7 @@ def update(run: OnlineRun, ro: Rollout, fb: Scores, prep: Prepared, beta: float,
 def setup(job: Job, algo: OnlineAlgorithm) -> tuple[OnlineRun, dict]:
     """Prompts (over-long ones dropped and counted), the reward, the backend, the models (reference fixed
     before anything trains or loads), the critic and one optimizer over both."""
-    from prefzoo.feedback.resolve import resolve_reward
+    from prefzoo.feedback.spec import build_feedback
 
     cfg, acc, policy = algo.config, accelerator_for(job.train), job.policy
     P = acc.num_processes
@@ -183,7 +183,7 @@ def setup(job: Job, algo: OnlineAlgorithm) -> tuple[OnlineRun, dict]:
     if len(prompts) < cfg.prompts_per_step:
         raise JobError(f"{len(prompts)} usable prompts, fewer than prompts_per_step={cfg.prompts_per_step} "
                        f"({report.summary()})")
-    reward = resolve_reward(cfg.reward, job, cfg.reward_model)
+    reward = build_feedback(cfg.reward, job, role="reward", reward_model=cfg.reward_model)
     backend, vllm_engine, note = rollout_engine(cfg, policy, sharding(acc))
     if acc.is_main_process:
         print(f"[{job.label or algo.name}] rollout backend: {backend}" + (f" ({note})" if note else ""))

@@ -1,4 +1,8 @@
-"""Where metrics go: ``metrics.jsonl`` always (main process only), plus wandb or tensorboard."""
+"""Where metrics go: ``metrics.jsonl`` always (main process only), plus wandb or tensorboard.
+
+A composite algorithm's sub-stages (CAI's SL fine-tune, a reward model, the learner) log through
+``Tracker.stage(name)``: one file per run, ``step`` strictly increasing across stages (wandb and
+tensorboard need that), each row naming its ``stage`` and its ``stage_step``."""
 from __future__ import annotations
 
 import json
@@ -30,6 +34,19 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _optional(module: str, setting: str, extra: str):
+    """Import an optional dependency, or stop with a recipe error saying how to install it."""
+    import importlib
+
+    from prefzoo.config import ConfigError
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise ConfigError(f"{setting} needs the {module} package, which is not installed: "
+                          f"pip install 'prefzoo[{extra}]' (or set train.tracker: none)") from e
+
+
 class Tracker:
     """One run's metric sink. ``kind`` is none | wandb | tensorboard; jsonl is always written.
     ``enabled`` defaults to "this is the main process": under ``accelerate launch`` a tracker on every
@@ -42,23 +59,25 @@ class Tracker:
         self.out_dir = Path(out_dir)
         self._backend = None
         self._kind = kind
-        if not enabled:
+        self.last_step = 0  # the highest step logged: where the next stage's steps start
+        if not self.enabled:
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
         path = self.out_dir / "metrics.jsonl"
         self._file = open(path, "a" if resume else "w")
         if kind == "wandb":
-            import wandb
-
+            wandb = _optional("wandb", "train.tracker=wandb", "wandb")
             self._backend = wandb.init(project=os.environ.get("WANDB_PROJECT", "prefzoo"), group=group, name=name,
                                        config=config, dir=str(self.out_dir), mode=_wandb_mode(), reinit="create_new")
         elif kind == "tensorboard":
+            _optional("tensorboard", "train.tracker=tensorboard", "tensorboard")
             from torch.utils.tensorboard import SummaryWriter
 
             self._backend = SummaryWriter(str(self.out_dir / "tensorboard"))
 
     def log(self, step: int, metrics: dict) -> dict:
         row = {"step": step, **{k: _plain(v) for k, v in metrics.items()}}
+        self.last_step = max(self.last_step, step)  # on every process, so stage offsets agree
         if not self.enabled:
             return row
         self._file.write(json.dumps(row) + "\n")
@@ -71,6 +90,10 @@ class Tracker:
                     self._backend.add_scalar(k, v, step)
         return row
 
+    def stage(self, name: str, out_dir: str | Path | None = None) -> "StageTracker":
+        """A view for the sub-stage ``name`` whose steps continue after every step logged so far."""
+        return StageTracker(self, name, out_dir)
+
     def close(self) -> None:
         if not self.enabled:
             return
@@ -79,6 +102,31 @@ class Tracker:
             self._backend.finish()
         elif self._kind == "tensorboard":
             self._backend.close()
+
+
+class StageTracker:
+    """A sub-stage's view of its composite's ``Tracker``: a row the stage logs at its own step ``s``
+    goes to the composite's file at ``step = offset + s`` with ``stage`` and ``stage_step = s``, where
+    ``offset`` is the composite's last step when the view was made. ``out_dir``: the stage's own folder
+    (its job's), not where the rows go. ``close`` is a no-op: the composite owns the file."""
+
+    def __init__(self, parent: Tracker, name: str, out_dir: str | Path | None = None):
+        self.parent, self.name, self.offset = parent, name, parent.last_step
+        self.out_dir = Path(out_dir) if out_dir is not None else parent.out_dir
+        self.enabled = parent.enabled
+
+    @property
+    def last_step(self) -> int:
+        return self.parent.last_step
+
+    def log(self, step: int, metrics: dict) -> dict:
+        return self.parent.log(self.offset + step, {"stage": self.name, "stage_step": step, **metrics})
+
+    def stage(self, name: str, out_dir: str | Path | None = None) -> "StageTracker":
+        return StageTracker(self.parent, f"{self.name}/{name}", out_dir)
+
+    def close(self) -> None:
+        pass
 
 
 def read_metrics(path: str | Path) -> list[dict]:

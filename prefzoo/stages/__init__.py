@@ -1,3 +1,5 @@
-"""Shared stages that composite algorithms are built from (one file per stage): sampling pairs,
-labelling them with feedback, training a reward model, critique and revision, SFT, and optimisation
-against a reward. Each stage is a function of a ``Job`` and its inputs; none reads global config."""
+"""Shared stages that composite algorithms are built from (one file per stage): prompts and pairs
+(``sampling``: ``prompt_rows``, ``sample_pairs``, ``label_pairs``), a reward model (``reward``),
+critique and revision (``critique``), and learning from AI-labelled pairs with any registered
+pairwise or online learner (``learn``). Each stage is a function of a ``Job`` and its inputs; none
+reads global config."""

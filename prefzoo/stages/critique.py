@@ -10,6 +10,9 @@ rendered by ``Policy.prompt_text`` (the one place a chat template is applied). T
 critiques the latest revision in a fresh conversation of the same shape (the paper keeps appending;
 restarting keeps the context short, which small models need). An empty revision keeps the previous
 response (counted). All prompts of a round are generated in one batch.
+
+``split_red_team`` picks the prompts to critique; ``critique_records`` flattens the rounds into the
+critiques dataset saved beside the run.
 """
 from __future__ import annotations
 
@@ -31,6 +34,21 @@ def _assistant(text: str) -> dict:
 
 def _as_messages(prompt: Any) -> list[dict]:
     return [_user(prompt)] if isinstance(prompt, str) else [dict(m) for m in prompt]
+
+
+def split_red_team(rows: list[dict], categories: list[str]) -> tuple[list[dict], list[dict], bool]:
+    """(red-team rows, other rows, whether categories were known). Unknown categories: all red-team."""
+    if not rows or not any(r.get("category") is not None for r in rows):
+        return rows, [], False
+    red = [r for r in rows if r.get("category") in categories]
+    return red, [r for r in rows if r.get("category") not in categories], True
+
+
+def critique_records(crit: list[dict]) -> list[dict]:
+    """One row per critique round (the critiques dataset)."""
+    return [{"prompt": c["prompt"], "response": c["response"], "round": k, **rnd,
+             **{x: c[x] for x in ("category", "id") if x in c}}
+            for c in crit for k, rnd in enumerate(c["rounds"])]
 
 
 def critique_and_revise(policy, rows: list[dict], constitution: Constitution, *, rounds: int = 1,
@@ -74,4 +92,4 @@ def critique_and_revise(policy, rows: list[dict], constitution: Constitution, *,
     return out, {"prompts": len(rows), "rounds": rounds, "revised": changed, "empty_revisions_kept_previous": kept_previous}
 
 
-__all__ = ["critique_and_revise"]
+__all__ = ["critique_and_revise", "critique_records", "split_red_team"]

@@ -1,5 +1,6 @@
 """Stages: sample two responses per prompt, label them with feedback, and check the labeller.
 
+- ``prompt_rows``: the prompts a composite samples for (the job's data, or else the world's).
 - ``sample_pairs``: two samples per prompt from a policy (RLAIF sec. 3; CAI sec. 4.1).
 - ``label_pairs``: any ``Feedback`` labels the pairs; soft label P(a better); each pair is ordered
   so that ``chosen`` is the preferred one and ``p_chosen = max(p, 1 - p)``. An LLM judge also
@@ -16,7 +17,25 @@ from typing import Any
 
 import torch
 
+from prefzoo.data.records import PROMPTS
+from prefzoo.job import JobError
+
 CARRY = ("category", "id")
+
+
+def prompt_rows(job, n: int | None, seed: int) -> list[dict]:
+    """Prompt rows (prompt, category?, id?): the job's data, or else the world's train prompts.
+    ``n``: a seeded random subset of that many (None: all)."""
+    if job.data:
+        rows = job.records(PROMPTS).to_list()
+    elif job.world is not None and hasattr(job.world, "prompts"):
+        rows = job.world.prompts("train", n or 256, seed)
+    else:
+        raise JobError("no prompts: give data (data.path with data.kind: prompts, or pairs) or a world")
+    if n is not None and n < len(rows):
+        keep = sorted(random.Random(seed).sample(range(len(rows)), n))
+        rows = [rows[i] for i in keep]
+    return rows
 
 
 def sample_pairs(policy, rows: list[dict], *, temperature: float = 1.0, top_p: float = 1.0,
@@ -134,4 +153,4 @@ def save_jsonl(rows: list[dict], path: str | Path) -> Path:
     return path
 
 
-__all__ = ["sample_pairs", "label_pairs", "labeler_alignment", "position_bias", "save_jsonl"]
+__all__ = ["prompt_rows", "sample_pairs", "label_pairs", "labeler_alignment", "position_bias", "save_jsonl"]
