@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import math
 
-from prefzoo.api import Algorithm
+from prefzoo.api import Algorithm, register
+from prefzoo.dist import is_main
 from prefzoo.job import TrainResult
-from prefzoo.registry import register
 from prefzoo.stages.reward import RewardModelConfig, train_reward_model
 
 
@@ -37,11 +37,9 @@ class RewardModelAlgorithm(Algorithm):
     Config = RewardModelConfig
 
     def run(self, job):
-        from prefzoo.engine.loop import accelerator_for
-
         rm, summary = train_reward_model(job, job.records(self.data_kind), self.config)
         history = summary.pop("history")
-        if accelerator_for(job.train).is_main_process:
+        if is_main():
             rm.save(job.out_dir / "reward_model")
             report = {k: _json_safe(v) for k, v in summary.items()}
             (job.out_dir / "reward_model.json").write_text(json.dumps(report, indent=2, default=str) + "\n")

@@ -101,8 +101,7 @@ class ToyWorld:
         Several processes: each must answer "cached?" alike. They do: ``done`` is written only after the
         collective training below, which the main process cannot finish before every process has looked.
         """
-        from prefzoo.algos.sft import SFT as SFTObjective
-        from prefzoo.engine.offline import train_offline
+        from prefzoo import registry  # the algorithm by name: worlds sit above neither algos nor engine
         from prefzoo.job import Job
         from prefzoo.models.policy import Policy
 
@@ -143,7 +142,7 @@ class ToyWorld:
                                 warmup_steps=20, log_every=50, progress=True, cache_dir=str(cache_dir))
             job = Job(policy=model, train=train, out_dir=path / name, seed=cfg.seed, data={SFT: ds},
                       label=f"base/{name}")
-            result = train_offline(job, SFTObjective())
+            result = registry.get("sft")().run(job)
             timings[name] = round(time.time() - t, 1)
             log(f"base: {name} on {len(rows)} records, final loss {result.final.get('loss', float('nan')):.3f} "
                 f"({timings[name]} s)")
