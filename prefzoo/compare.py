@@ -26,6 +26,7 @@ from pathlib import Path
 import yaml
 
 from prefzoo import registry
+from prefzoo.provenance import write_environment
 from prefzoo.compare_recipe import (BASE_ARM, Arm, ArmSpec, CompareRecipe, expand_arms,  # noqa: F401 (re-exported)
                                     load_compare_recipe)
 from prefzoo.config import ConfigError, to_dict
@@ -288,6 +289,7 @@ def run_compare(path: str | Path, out: str | Path | None = None, overrides: list
     if is_main():
         out.mkdir(parents=True, exist_ok=True)
         (out / "recipe.yaml").write_text(yaml.safe_dump(to_dict(recipe), sort_keys=False))
+        write_environment(out)  # versions, CPU, threads, git commit: floats differ across machines
     arms = expand_arms(recipe)
     # metric files found once, from the recipe's folder: every arm (and forked worker) evaluates the same ones
     recipe.eval.metrics = anchor_metrics(recipe.eval.metrics, recipe_dir)

@@ -154,3 +154,15 @@ def test_alignment_is_reported_with_its_pair_count(smoke_run):
     rows = {r["arm"]: r for r in csv.DictReader(open(out / "summary.csv"))}
     assert int(rows["rlaif"]["labeler_alignment_n"]) > 0
     assert "labeler_alignment_n" in (out / "results.md").read_text()
+
+
+def test_environment_json_names_versions_cpu_and_commit(tmp_path):
+    """Every compare result gets environment.json: floats differ across CPUs, so a table says where it ran."""
+    import json as _json
+
+    from prefzoo.provenance import write_environment
+
+    env = _json.loads(write_environment(tmp_path).read_text())
+    assert env["packages"]["torch"] and env["packages"]["transformers"] and env["python"]
+    assert env["cpu"]["cores"] >= 1 and "threads" in env and "deterministic_algorithms" in env
+    assert set(env["git"]) == {"commit", "dirty"}
