@@ -8,33 +8,25 @@ import pytest
 import torch
 
 from prefzoo.models.policy import Policy
-from prefzoo.models.tiny import words_of
-from prefzoo.recipe import ModelConfig
-from prefzoo.testing import offline_inputs
+from prefzoo.testing import TINY_PAIRS, offline_inputs, perturbed_copy
+from prefzoo.testing import records_of as records_of_kind
+from prefzoo.testing import tiny_policy as tiny_policy_of
 
-PAIRS = [
-    {"prompt": "color of the sea ?", "chosen": "the sea is blue .", "rejected": "i do not know ."},
-    {"prompt": "color of the coal ?", "chosen": "the coal is black .", "rejected": "colors are a matter of taste ."},
-    {"prompt": "color of the sun ?", "chosen": "the sun is yellow .", "rejected": "blue"},
-    {"prompt": "is the sky blue ?", "chosen": "yes , the sky is blue .", "rejected": "no ."},
-]
+PAIRS = TINY_PAIRS  # four pairs, completions of different lengths (prefzoo.testing)
 
 
 def to_unpaired(pairs: list[dict]) -> list[dict]:
     """Each pair as two unpaired records: chosen desirable (label 1), rejected undesirable (label 0)."""
-    return [r for p in pairs for r in ({"prompt": p["prompt"], "completion": p["chosen"], "label": True},
-                                       {"prompt": p["prompt"], "completion": p["rejected"], "label": False})]
+    return records_of_kind("unpaired", pairs)
 
 
 def to_sft(pairs: list[dict]) -> list[dict]:
-    return [{"prompt": p["prompt"], "completion": p["chosen"]} for p in pairs]
+    return records_of_kind("sft", pairs)
 
 
 def build_policy(records: list[dict], *, seed: int = 0, dtype: str = "float32", max_length: int = 64) -> Policy:
     """A prefzoo Policy over the words of ``records`` (tiny Llama: 2 layers, width 64)."""
-    vocab = words_of(v for r in records for k in ("prompt", "chosen", "rejected", "completion") if k in r
-                     for v in [r[k]])
-    return Policy.load(ModelConfig(base="tiny", dtype=dtype, max_length=max_length), vocab=vocab, seed=seed)
+    return tiny_policy_of(records, seed=seed, dtype=dtype, max_length=max_length)
 
 
 @pytest.fixture
@@ -48,17 +40,6 @@ def tiny_policy(tiny_pairs) -> Policy:
     """A fresh prefzoo Policy (tiny Llama, seed 0, float32) whose vocabulary covers ``tiny_pairs``."""
     torch.manual_seed(0)
     return build_policy(tiny_pairs, seed=0)
-
-
-def perturbed_copy(model, scale: float = 0.05, seed: int = 1):
-    """A frozen copy of ``model`` with small Gaussian noise on every weight, to serve as a reference that
-    differs from the policy (so log-ratios are non-zero)."""
-    ref = copy.deepcopy(model).eval().requires_grad_(False)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in ref.parameters():
-            p.add_(scale * torch.randn(p.shape, generator=g, dtype=p.dtype))
-    return ref
 
 
 def typed_logps(policy: Policy, records: list[dict], kind: str, model=None):
