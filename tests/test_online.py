@@ -340,3 +340,23 @@ def test_vllm_is_not_used_with_sharded_parameters(monkeypatch):
     monkeypatch.setattr(vb, "vllm_unavailable_reason", lambda: None)
     backend, engine, note = rollout_engine(OnlineConfig(rollout_backend="vllm"), None, "zero3")
     assert (backend, engine) == ("loop", None) and "zero3 shards them" in note
+
+
+def test_remax_baseline_penalises_only_greedy_responses_cut_before_eos():
+    """ReMax's feedback hook: the sampled rows and the greedy baseline get the same no-EOS rule (a response
+    that ended keeps its score; one cut by max_new_tokens gets the penalty), baseline repeated per row."""
+    from types import SimpleNamespace
+
+    from prefzoo.api import FeedbackInput
+
+    def rollout(texts, eos):
+        return SimpleNamespace(prompts=["p"] * len(texts), texts=texts, eos=torch.tensor(eos),
+                               response_mask=torch.ones(len(texts), 2))
+
+    reward = RuleFeedback(lambda p, r: float(len(r)))
+    sampled = rollout(["aa", "bbb", "c", "dddd"], [True, False, True, True])
+    greedy = rollout(["xyz", "q"], [True, False])
+    remax_algo = build_algorithm("remax", {"reward": "judge", "samples_per_prompt": 2})
+    out = remax_algo.feedback(FeedbackInput(sampled, reward, 2, -1.0, lambda: greedy))
+    assert out.scores.tolist() == [2.0, -1.0, 1.0, 4.0]
+    assert out.baseline.tolist() == [3.0, 3.0, -1.0, -1.0]
