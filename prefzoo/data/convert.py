@@ -119,8 +119,7 @@ def split_shared_prefix(chosen: Any, rejected: Any) -> tuple[Any, Any, Any]:
                 k -= 1
             while k and chosen[k - 1].isspace():  # whitespace before it goes to the completion
                 k -= 1
-            if k:
-                n = k
+            n = k  # 0 when they diverge in the first word: no shared prompt, never half a word
         return chosen[:n], chosen[n:], rejected[n:]
     n = 0
     while n < min(len(chosen), len(rejected)) and _same_message(chosen[n], rejected[n]):

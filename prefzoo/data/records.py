@@ -35,22 +35,33 @@ class DropReport:
 
     kept: int = 0
     dropped: dict[str, list[int]] = field(default_factory=dict)  # reason -> row indices
+    noted: dict[str, list[int]] = field(default_factory=dict)    # kept, but changed (e.g. truncated): reason -> rows
 
     def drop(self, reason: str, row: int) -> None:
         self.dropped.setdefault(reason, []).append(row)
+
+    def note(self, reason: str, row: int) -> None:
+        self.noted.setdefault(reason, []).append(row)
 
     @property
     def total_dropped(self) -> int:
         return sum(len(v) for v in self.dropped.values())
 
     def summary(self) -> str:
-        if not self.dropped:
-            return f"kept {self.kept} rows, dropped none"
-        parts = []
-        for reason, rows in self.dropped.items():
-            head = ", ".join(str(r) for r in rows[:5]) + (" ..." if len(rows) > 5 else "")
-            parts.append(f"{len(rows)} {reason} (rows {head})")
-        return f"kept {self.kept} rows, dropped {self.total_dropped}: " + "; ".join(parts)
+        text = f"kept {self.kept} rows, dropped " + (
+            f"{self.total_dropped}: " + _listing(self.dropped) if self.dropped else "none")
+        return text + (f"; of the kept rows, {_listing(self.noted)}" if self.noted else "")
 
     def as_dict(self) -> dict:
-        return {"kept": self.kept, "dropped": {k: len(v) for k, v in self.dropped.items()}}
+        out = {"kept": self.kept, "dropped": {k: len(v) for k, v in self.dropped.items()}}
+        if self.noted:
+            out["noted"] = {k: len(v) for k, v in self.noted.items()}
+        return out
+
+
+def _listing(by_reason: dict[str, list[int]]) -> str:
+    parts = []
+    for reason, rows in by_reason.items():
+        head = ", ".join(str(r) for r in rows[:5]) + (" ..." if len(rows) > 5 else "")
+        parts.append(f"{len(rows)} {reason} (rows {head})")
+    return "; ".join(parts)

@@ -85,8 +85,12 @@ def _type_name(x: Any) -> str:
     return type(x).__name__
 
 
-def _message_problem(x: list) -> str | None:
-    """Why a list is not a valid message list (None when it is)."""
+ROLES = ("system", "user", "assistant", "tool")  # the roles chat templates render
+
+
+def _message_problem(x: list, completion: bool = False) -> str | None:
+    """Why a list is not a valid message list (None when it is). A completion is assistant turns only: a
+    'user' message there would be rendered as nothing but the end-of-turn token."""
     for j, m in enumerate(x):
         if not isinstance(m, Mapping):
             return f"message {j} is {type(m).__name__}, expected a dict with 'role' and 'content'"
@@ -95,6 +99,10 @@ def _message_problem(x: list) -> str | None:
                 return f"message {j} has no {key!r} (keys: {sorted(m)})"
             if not isinstance(m[key], str):
                 return f"message {j} {key!r} is {_type_name(m[key])}, expected str"
+        if m["role"] not in ROLES:
+            return f"message {j} has role {m['role']!r}; roles are {', '.join(ROLES)}"
+        if completion and m["role"] != "assistant":
+            return f"message {j} has role {m['role']!r}; a completion holds assistant messages only"
     return None
 
 
@@ -221,6 +229,8 @@ def _check_field(c: str, v: Any, i: int, form: dict, fail) -> Any:
             return _BAD
         return v
     if c == "p_chosen":
+        if v is None:  # a partly present column: this row has no soft label, i.e. a hard one
+            return 1.0
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             fail(c, f"expected a number in [0, 1], got {_type_name(v)}")
             return _BAD
@@ -239,16 +249,17 @@ def _check_field(c: str, v: Any, i: int, form: dict, fail) -> Any:
 
 def _check_text(c: str, v: Any, i: int, form: dict, fail) -> Any:
     """A prompt or completion: plain text or chat messages, one form per column."""
+    completion = c in COMPLETION_FIELDS
     if isinstance(v, str):
         f = "text"
-    elif isinstance(v, (list, tuple)) and v and _message_problem(v) is None:
+    elif isinstance(v, (list, tuple)) and v and _message_problem(v, completion) is None:
         f = "messages"
     elif isinstance(v, (list, tuple)) and not v:
         what = "completion" if c in COMPLETION_FIELDS else "prompt"
         fail(c, f"empty {what} (empty message list)")
         return _BAD
     elif isinstance(v, (list, tuple)):
-        fail(c, f"expected str or list of messages, got a list where {_message_problem(v)}")
+        fail(c, f"expected str or list of messages, got a list where {_message_problem(v, completion)}")
         return _BAD
     else:
         fail(c, f"expected str or list of messages, got {_type_name(v)}")

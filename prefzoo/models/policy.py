@@ -32,6 +32,8 @@ from prefzoo.models.sequences import (
 from prefzoo.recipe import LoraConfig, ModelConfig
 
 PROMPT_TOO_LONG = "prompt too long for max_length (no completion token survives)"
+IDENTICAL_AFTER_TOKENIZING = "chosen identical to rejected after tokenization and truncation"
+COMPLETION_TRUNCATED = "completion truncated to fit max_length"
 ALIASES: dict[str, Any] = {}  # offline aliases: name -> callable returning a local directory
 
 
@@ -147,8 +149,9 @@ class Policy:
         return ids + [self.tokenizer.eos_token_id]
 
     def encode(self, ds, kind: str) -> tuple[list[Encoded], DropReport]:
-        """Tokenize a record set. Completions are cut to fit ``max_length``; a prompt that leaves no room
-        for a single completion token is dropped and counted, never silently."""
+        """Tokenize a record set. Completions are cut to fit ``max_length`` (counted in ``report.noted``); a
+        prompt that leaves no room for a single completion token, and a pair whose two completions are the
+        same tokens once tokenized and cut (a zero-signal pair), are dropped and counted, never silently."""
         report = DropReport()
         out: list[Encoded] = []
         for i, row in enumerate(ds):
@@ -166,7 +169,13 @@ class Policy:
                 label = float(row["label"]) if kind == UNPAIRED else 1.0
             else:
                 raise ModelError(f"cannot encode records of kind {kind!r} for training")
-            out.append(Encoded(i, prompt, [c[:room] for c in comps], label))
+            if any(len(c) > room for c in comps):
+                report.note(COMPLETION_TRUNCATED, i)  # kept (the start of the answer still teaches), counted
+            comps = [c[:room] for c in comps]
+            if kind == PAIRS and comps[0] == comps[1]:
+                report.drop(IDENTICAL_AFTER_TOKENIZING, i)  # no signal: the two sides are the same tokens
+                continue
+            out.append(Encoded(i, prompt, comps, label))
         report.kept = len(out)
         return out, report
 
@@ -297,4 +306,5 @@ class Policy:
 
 __all__ = ["Policy", "Encoded", "SeqBatch", "pad_sequences", "token_logps", "sum_logps", "completion_text",
            "accepts_logits_to_keep", "first_logit_position", "LOGSUMEXP_CHUNK", "length_groups",
-           "ModelError", "PROMPT_TOO_LONG", "ALIASES"]
+           "ModelError", "PROMPT_TOO_LONG", "IDENTICAL_AFTER_TOKENIZING",
+           "COMPLETION_TRUNCATED", "ALIASES"]
