@@ -16,6 +16,7 @@ import pytest
 
 from prefzoo.feedback.http import HttpConfig, HttpJudge, HttpJudgeError
 from prefzoo.feedback.judge import JudgeSettings
+from prefzoo.feedback.llm_judge import JudgeError
 
 KEY = "sk-test-5ecret-do-not-print"
 ENV = "PREFZOO_TEST_JUDGE_KEY"
@@ -45,11 +46,30 @@ class Server:
                     time.sleep(1.0)
                 if state.mode == "500-once" and n == 1:
                     return self._send(500, b'{"error": "overloaded"}')
+                if state.mode == "trickle":  # a valid answer, one byte every 0.1 s: 2 s in all
+                    return self._trickle(json.dumps(state.answer(body)).encode().ljust(20))
+                if state.mode == "malformed-once" and n == 1:
+                    return self._send(200, b"not json")
+                if state.mode == "broken-prompt" and "broken" in body["messages"][-1]["content"]:
+                    return self._send(200, b'{"object": "error"}')
                 if state.mode == "malformed":  # echoes the Authorization header: the client must redact it
                     return self._send(200, b"<html>gateway error " + self.headers["Authorization"].encode())
                 if state.mode == "no-choices":
                     return self._send(200, b'{"object": "error"}')
                 self._send(200, json.dumps(state.answer(body)).encode())
+
+            def _trickle(self, data):
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    for k in range(len(data)):
+                        self.wfile.write(data[k:k + 1])
+                        self.wfile.flush()
+                        time.sleep(0.1)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
 
             def _send(self, code, data):
                 try:
@@ -141,13 +161,49 @@ def test_server_error_then_success_is_retried(server, key):
 
 
 def test_malformed_body_names_the_problem_and_hides_the_key(server, key):
+    """Online (prefer) there is no label to skip: after its retries a malformed answer is an error."""
     server.mode = "malformed"
-    with pytest.raises(HttpJudgeError, match="malformed response .* not JSON") as err:
-        make(server).prefer(["q"], ["good"], ["bad"])
+    with pytest.raises(JudgeError, match="malformed response .* not JSON") as err:
+        make(server, backoff_s=0.0).prefer(["q"], ["good"], ["bad"])
     assert KEY not in str(err.value) and "***" in str(err.value)
     server.mode = "no-choices"
-    with pytest.raises(HttpJudgeError, match=r"expected choices\[0\]\.message"):
-        make(server).prefer(["q"], ["good"], ["bad"])
+    with pytest.raises(JudgeError, match=r"expected choices\[0\]\.message"):
+        make(server, backoff_s=0.0).prefer(["q"], ["good"], ["bad"])
+
+
+def test_timeout_is_a_deadline_for_the_whole_request(server, key):
+    """A server trickling a valid answer (one byte every 0.1 s, ~2 s in all) never stalls a single read for
+    0.5 s, so urllib's per-read timeout never fires; the deadline ends the request at 0.5 s."""
+    server.mode = "trickle"
+    j = make(server, timeout_s=0.5, retries=0, concurrency=1)
+    t = time.time()
+    with pytest.raises(HttpJudgeError, match="timed out"):
+        j.prefer(["q"], ["good"], ["bad"])
+    assert time.time() - t < 1.5
+
+
+def test_a_malformed_answer_is_asked_again(server, key):
+    server.mode = "malformed-once"
+    j = make(server, backoff_s=0.0, concurrency=1)
+    assert j.prefer(["q"], ["good"], ["bad"]).item() == 1.0  # text answers in this mode
+    assert server.requests == 3  # the malformed one, its retry, the swapped order
+
+
+def test_a_label_that_stays_malformed_is_counted_not_fatal_and_the_rest_are_cached(server, key, tmp_path):
+    """One of three pairs always gets an unreadable answer: after its retries that label is failed (counted
+    by label_pairs), the other two are labelled and cached, and a rerun pays only for the failed one."""
+    from prefzoo.stages.sampling import label_pairs
+
+    server.mode = "broken-prompt"
+    pairs = [{"prompt": p, "a": x, "b": y} for p, x, y in zip(["q1", "broken q2", "q3"], A, B)]
+    records, stats = label_pairs(make(server, tmp_path, backoff_s=0.0, retries=1), pairs)
+    assert [r["prompt"] for r in records] == ["q1", "q3"]
+    assert stats["dropped"]["judge_failed"] == 1 and stats["labelled"] == 2
+    before = server.requests  # 2 pairs x 2 orders + the broken pair's 2 orders x 2 attempts
+    assert before == 8
+    again = make(server, tmp_path, backoff_s=0.0, retries=1).judge_pairs([p["prompt"] for p in pairs], A, B)
+    assert [j.cached for j in again] == [True, False, True] and again[1].failed
+    assert server.requests == before + 4
 
 
 def test_missing_key_variable_is_named_not_guessed(server, monkeypatch):

@@ -6,7 +6,10 @@ Where the server returns log-probs, the options' probabilities come from the fir
 top log-probs (variants such as " 1" and "1" pooled; an option absent from the top K gets 0);
 where it does not (or none of the options is among them), the answer text is parsed and the first
 option found gets probability 1. Connection errors, timeouts, 429 and 5xx are retried with
-exponential backoff (``backoff_s * 2**attempt``); other 4xx fail at once. At most ``concurrency``
+exponential backoff (``backoff_s * 2**attempt``); other 4xx fail at once. ``timeout_s`` is a deadline
+for the whole request, not for each socket read. An answer that arrives but cannot be read as a label
+(not JSON, no choices, no option named) is asked again ``retries`` times, then that label is recorded as
+failed (``JudgeFailure``: counted by the labelling stage, never cached) instead of ending the run. At most ``concurrency``
 requests are in flight. The API key is read from the environment variable ``api_key_env`` names,
 sent as ``Authorization: Bearer ...``, and never logged, written, cached or shown in a repr or
 error (every message passes through ``redact``).
@@ -21,6 +24,7 @@ import logging
 import math
 import os
 import re
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -28,13 +32,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from prefzoo.feedback.llm_judge import JudgeError, JudgeSettings, LLMJudge, Request, normalise
+from prefzoo.feedback.llm_judge import JudgeError, JudgeFailure, JudgeSettings, LLMJudge, Request, normalise
 
 log = logging.getLogger(__name__)
 
 
 class HttpJudgeError(JudgeError):
     pass
+
+
+class MalformedResponse(HttpJudgeError):
+    """A response that arrived but cannot be read as a label; retried, then a ``JudgeFailure``."""
 
 
 @dataclass
@@ -113,9 +121,7 @@ class HttpJudge(LLMJudge):
             if attempt:
                 time.sleep(c.backoff_s * 2 ** (attempt - 1))
             try:
-                req = urllib.request.Request(c.endpoint, data=data, headers=headers, method="POST")
-                with urllib.request.urlopen(req, timeout=c.timeout_s) as resp:
-                    raw = resp.read()
+                raw = self._fetch(urllib.request.Request(c.endpoint, data=data, headers=headers, method="POST"))
                 break
             except urllib.error.HTTPError as e:
                 detail = self.redact(e.read()[:300].decode("utf-8", "replace"))
@@ -131,17 +137,58 @@ class HttpJudge(LLMJudge):
         else:
             raise HttpJudgeError(f"judge endpoint {c.endpoint}: request {last} after {c.retries + 1} attempts "
                                  f"(judge.http.retries={c.retries})")
+        return self._parse(raw)
+
+    def _fetch(self, req) -> bytes:
+        """The whole response within ``timeout_s``, a deadline for the request: urllib's own timeout bounds
+        each socket read, so a server that trickles bytes could hold a request far longer. The read runs
+        in a daemon thread that is abandoned (and ends with its socket) when the deadline passes."""
+        box: dict = {}
+
+        def read():
+            try:
+                with urllib.request.urlopen(req, timeout=self.config.timeout_s) as resp:
+                    box["raw"] = resp.read()
+            except BaseException as e:  # handed to the caller's thread
+                box["error"] = e
+
+        worker = threading.Thread(target=read, daemon=True)
+        worker.start()
+        worker.join(self.config.timeout_s)
+        if worker.is_alive():
+            raise TimeoutError(f"no complete response within the deadline of {self.config.timeout_s} s")
+        if "error" in box:
+            raise box["error"]
+        return box["raw"]
+
+    def _parse(self, raw: bytes) -> dict:
+        c = self.config
         try:
             out = json.loads(raw)
         except ValueError:
-            raise HttpJudgeError(f"malformed response from {c.endpoint}: not JSON; body starts with "
-                                 f"{self.redact(raw[:200].decode('utf-8', 'replace'))!r}") from None
+            raise MalformedResponse(f"malformed response from {c.endpoint}: not JSON; body starts with "
+                                    f"{self.redact(raw[:200].decode('utf-8', 'replace'))!r}") from None
         try:
             out["choices"][0]["message"]
         except (KeyError, IndexError, TypeError):
-            raise HttpJudgeError(f"malformed response from {c.endpoint}: expected choices[0].message "
-                                 f"(OpenAI chat-completions format); got {self.redact(json.dumps(out)[:200])}") from None
+            raise MalformedResponse(f"malformed response from {c.endpoint}: expected choices[0].message (OpenAI "
+                                    f"chat-completions format); got {self.redact(json.dumps(out)[:200])}") from None
         return out
+
+    def _answer(self, body: dict, parse):
+        """``parse(response)`` of one request. A malformed response (not JSON, no choices, no option named) is
+        asked again up to ``retries`` times; after that the label is a ``JudgeFailure`` (counted by the
+        caller), not an exception that would lose the batch. Transport failures still raise (see ``post``)."""
+        c = self.config
+        for attempt in range(c.retries + 1):
+            if attempt:
+                time.sleep(c.backoff_s * 2 ** (attempt - 1))
+            try:
+                return parse(self.post(body))
+            except MalformedResponse as e:
+                failure = JudgeFailure(str(e))
+                log.warning("judge request to %s: %s (attempt %d of %d)", c.endpoint, e, attempt + 1, c.retries + 1)
+        return failure
 
     def _map(self, fn, items):
         if self.config.concurrency == 1 or len(items) == 1:
@@ -153,26 +200,25 @@ class HttpJudge(LLMJudge):
     def option_probs(self, requests, options):
         c = self.config
 
-        def one(r: Request) -> list[float]:
-            out = self.post(self._payload(r, c.max_tokens, c.logprobs))
+        def parse(out: dict) -> list[float]:
             choice = out["choices"][0]
             probs = from_logprobs(choice, options) if c.logprobs else None
             if probs is None:
                 text = choice["message"].get("content") or ""
                 probs = from_text(text, options)
                 if probs is None:
-                    raise HttpJudgeError(f"judge answer names none of the options {list(options)}: "
-                                         f"{self.redact(text[:200])!r}")
+                    raise MalformedResponse(f"judge answer names none of the options {list(options)}: "
+                                            f"{self.redact(text[:200])!r}")
             return probs
 
-        return self._map(one, requests)
+        return self._map(lambda r: self._answer(self._payload(r, c.max_tokens, c.logprobs), parse), requests)
 
     def generate(self, requests, max_new_tokens):
-        def one(r: Request) -> str:
-            out = self.post(self._payload(r, max_new_tokens, False))
+        def parse(out: dict) -> str:
             return (out["choices"][0]["message"].get("content") or "").strip()
 
-        return self._map(one, requests)
+        texts = self._map(lambda r: self._answer(self._payload(r, max_new_tokens, False), parse), requests)
+        return ["" if isinstance(t, JudgeFailure) else t for t in texts]  # a lost rationale: the answer still counts
 
 
 def from_logprobs(choice: dict, options: tuple[str, ...]) -> list[float] | None:

@@ -57,6 +57,14 @@ class JudgeError(FeedbackError):
     pass
 
 
+@dataclass
+class JudgeFailure:
+    """A request whose answer could not be read as a label after its retries (a backend returns it in place
+    of option probabilities). The pair's label is then failed: counted, reported, never cached."""
+
+    reason: str
+
+
 def fill(template: str, **values: str) -> str:
     """Substitute {prompt} {a} {b} {response} once, in one pass: braces inside the values (JSON
     answers) and other braces in the template are left alone."""
@@ -93,6 +101,7 @@ class PairJudgement:
     p_a_second: float | None = None
     rationale: str | None = None
     cached: bool = False
+    failed: str | None = None  # why the label could not be had (then p_a is nan)
 
     @property
     def same_slot(self) -> bool | None:
@@ -237,8 +246,8 @@ class LLMJudge(Feedback):
             chunk = todo[start: start + s.batch_size]
             raw = self._judge_raw([tmpl[i] for i in chunk], [prompts[i] for i in chunk],
                                   [a[i] for i in chunk], [b[i] for i in chunk])
-            for i, value in zip(chunk, raw):
-                if self.cache is not None:
+            for i, value in zip(chunk, raw):  # cached as each batch arrives; a failed label is not cached
+                if self.cache is not None and "failed" not in value:
                     self.cache.put(keys[i], value)
                 out[i] = self._finish(value, cached=False)
         return out  # type: ignore[return-value]
@@ -258,6 +267,10 @@ class LLMJudge(Feedback):
         n = len(prompts)
         rows = []
         for i in range(n):
+            failures = [x for x in (probs[i], probs[n + i] if s.swap else None) if isinstance(x, JudgeFailure)]
+            if failures:
+                rows.append({"failed": failures[0].reason})
+                continue
             row = {"p_a_first": probs[i][0]}
             if s.swap:
                 row["p_a_second"] = probs[n + i][1]  # a sits in slot 2 of the swapped order
@@ -268,6 +281,8 @@ class LLMJudge(Feedback):
 
     def _finish(self, raw: dict, cached: bool) -> PairJudgement:
         s = self.settings
+        if "failed" in raw:
+            return PairJudgement(math.nan, math.nan, failed=raw["failed"])
         first, second = raw["p_a_first"], raw.get("p_a_second")
         p = first if second is None else 0.5 * (first + second)
         if s.cot and s.cot_clamp is not None:
@@ -275,7 +290,13 @@ class LLMJudge(Feedback):
         return PairJudgement(p, first, second, raw.get("rationale"), cached)
 
     def prefer(self, prompts, a, b) -> torch.Tensor:
-        return torch.tensor([j.p_a for j in self.judge_pairs(prompts, a, b)], dtype=torch.float32)
+        """P(a better) per pair. Online there is no label to skip, so a failed label is an error naming it."""
+        judgements = self.judge_pairs(prompts, a, b)
+        failed = [j.failed for j in judgements if j.failed]
+        if failed:
+            raise JudgeError(f"{len(failed)} of {len(judgements)} judge labels failed after their retries; "
+                             f"the first: {failed[0]}")
+        return torch.tensor([j.p_a for j in judgements], dtype=torch.float32)
 
     # ------------------------------------------------------------------ pointwise (direct RLAIF)
     def expected_scores(self, prompts: list[Any], responses: list[Any]) -> list[float]:
@@ -297,6 +318,9 @@ class LLMJudge(Feedback):
             probs = self.option_probs(reqs, s.score_options)
             self.calls += len(reqs)
             for i, pr in zip(chunk, probs):
+                if isinstance(pr, JudgeFailure):  # a reward must be a number: say which label failed and why
+                    raise JudgeError(f"the judge's grade of a response to {as_text(prompts[i])[:80]!r} failed "
+                                     f"after its retries: {pr.reason}")
                 value = {"expected": sum((k + 1) * q for k, q in enumerate(pr)), "probs": pr}
                 if self.cache is not None:
                     self.cache.put(keys[i], value)
@@ -310,6 +334,6 @@ class LLMJudge(Feedback):
         return 2.0 * (s - 1.0) / (k - 1) - 1.0
 
 
-__all__ = ["LLMJudge", "JudgeSettings", "JudgeError", "PairJudgement", "Request", "fill", "as_text", "normalise",
+__all__ = ["LLMJudge", "JudgeSettings", "JudgeError", "JudgeFailure", "PairJudgement", "Request", "fill", "as_text", "normalise",
            "GENERIC_TEMPLATE", "GENERIC_OPTIONS", "GENERIC_SCORE_TEMPLATE", "GENERIC_SCORE_OPTIONS", "CAI_CLAMP",
            "COT_REQUEST", "COT_ENDING", "FIELD"]

@@ -83,6 +83,9 @@ def label_pairs(feedback, pairs: list[dict], *, templates: list[str | None] | No
         probs = feedback.prefer(prompts, a, b).tolist() if keep else []
     records = []
     for k, i in enumerate(keep):
+        if judgements is not None and judgements[k].failed:
+            dropped["judge_failed"] = dropped.get("judge_failed", 0) + 1  # counted, reported, not a crash
+            continue
         p = float(probs[k])
         first = p >= 0.5
         rec = {"prompt": prompts[k], "chosen": a[k] if first else b[k], "rejected": b[k] if first else a[k],
@@ -97,6 +100,8 @@ def label_pairs(feedback, pairs: list[dict], *, templates: list[str | None] | No
             if j.rationale is not None:
                 rec["rationale"] = j.rationale
         records.append(rec)
+    if judgements is not None:  # position bias and cache counts over the labels that exist
+        judgements = [j for j in judgements if not j.failed]
     stats = {"pairs": len(pairs), "labelled": len(records), "dropped": dropped,
              "mean_confidence": sum(r["p_chosen"] for r in records) / len(records) if records else None}
     if judgements is not None:
