@@ -57,3 +57,21 @@ def test_a_partly_present_p_chosen_column_reports_the_real_bad_value():
         records_from_list(rows, "pairs")
     ds, _ = records_from_list(rows[:2], "pairs")
     assert ds["p_chosen"] == [0.7, 1.0]  # the row without a soft label is a hard label
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("bad.jsonl", b'{"prompt": "a", "chosen": "b\xff", "rejected": "c"}\n',
+     r"bad.jsonl: line 1: not UTF-8 text \(byte 0xff at column 29\)"),
+    ("second.jsonl", b'{"prompt": "a", "chosen": "b", "rejected": "c"}\n{"prompt": "\xe9"}\n',
+     r"second.jsonl: line 2: not UTF-8"),
+    ("bad.json", b'[{"prompt": "\xfe"}]', r"bad.json: line 1: not UTF-8"),
+    ("corrupt.jsonl.gz", b"garbage", r"corrupt.jsonl.gz: not a readable gzip file"),
+    ("empty.jsonl", b"", r"empty.jsonl: the file is empty"),
+    ("blank.json", b"\n\n  \n", r"blank.json: the file is empty"),
+])
+def test_unreadable_files_are_one_clear_error(tmp_path, name, content, message):
+    from prefzoo.data import load_records
+
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        load_records(str(tmp_path / name), "pairs")

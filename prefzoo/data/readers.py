@@ -4,6 +4,7 @@ written by ``Dataset.save_to_disk``, and hub ids. Every problem is a :class:`Dat
 from __future__ import annotations
 
 import gzip
+import zlib
 import json
 import os
 import re
@@ -81,33 +82,44 @@ def _read_hub(repo_id: str, split: str) -> tuple[list[dict], list[str], list[int
     return ds.to_list(), list(ds.column_names), list(range(len(ds))), where
 
 
-def _open_text(path: Path):
-    if path.name.lower().endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
+def _lines(path: Path, where: str) -> list[tuple[int, str]]:
+    """(line number, text) of a text file or a .gz of one, each line decoded as UTF-8 on its own so that
+    a bad byte is named by its line; a corrupt .gz or an empty file is one clear error."""
+    try:
+        raw = gzip.decompress(path.read_bytes()) if path.name.lower().endswith(".gz") else path.read_bytes()
+    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+        raise DataError(f"{where}not a readable gzip file ({type(e).__name__}: {e}); re-create or re-download it")
+    if not raw.strip():
+        raise DataError(f"{where}the file is empty")
+    out = []
+    for lineno, line in enumerate(raw.splitlines(), 1):
+        try:
+            out.append((lineno, line.decode("utf-8")))
+        except UnicodeDecodeError as e:
+            raise DataError(f"{where}line {lineno}: not UTF-8 text (byte {line[e.start]:#04x} at column "
+                            f"{e.start + 1}); save the file as UTF-8") from None
+    return out
 
 
 def _read_jsonl(path: Path, where: str) -> list[dict]:
     rows: list[dict] = []
-    with _open_text(path) as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{where}line {lineno} (row {len(rows)}): invalid JSON: {e}") from e
-            if not isinstance(obj, dict):
-                raise DataError(
-                    f"{where}line {lineno} (row {len(rows)}): expected a JSON object, got {_type_name(obj)}"
-                )
-            rows.append(obj)
+    for lineno, line in _lines(path, where):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{where}line {lineno} (row {len(rows)}): invalid JSON: {e}") from e
+        if not isinstance(obj, dict):
+            raise DataError(
+                f"{where}line {lineno} (row {len(rows)}): expected a JSON object, got {_type_name(obj)}"
+            )
+        rows.append(obj)
     return rows
 
 
 def _read_json(path: Path, where: str) -> list[dict]:
-    with _open_text(path) as f:
-        raw = f.read()
+    raw = "\n".join(line for _, line in _lines(path, where))
     try:
         obj = json.loads(raw)
     except json.JSONDecodeError as e:
