@@ -86,9 +86,15 @@ def _lines(path: Path, where: str) -> list[tuple[int, str]]:
     """(line number, text) of a text file or a .gz of one, each line decoded as UTF-8 on its own so that
     a bad byte is named by its line; a corrupt .gz or an empty file is one clear error."""
     try:
-        raw = gzip.decompress(path.read_bytes()) if path.name.lower().endswith(".gz") else path.read_bytes()
-    except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
-        raise DataError(f"{where}not a readable gzip file ({type(e).__name__}: {e}); re-create or re-download it")
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"{where}cannot read the file ({type(e).__name__}: {e.strerror or e})") from None
+    if path.name.lower().endswith(".gz"):
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+            raise DataError(f"{where}not a readable gzip file ({type(e).__name__}: {e}); "
+                            f"re-create or re-download it") from None
     if not raw.strip():
         raise DataError(f"{where}the file is empty")
     out = []
