@@ -78,8 +78,17 @@ def test_writes_tables_plots_and_per_arm_files(smoke_run):
     assert any(0.0 <= a <= 1.0 for a in alignment), alignment
     assert float(base["gold_reward_ci_low"]) <= float(base["gold_reward_mean"]) <= float(base["gold_reward_ci_high"])
     assert float(base["kl_to_base"]) == 0.0 and float(base["win_rate_vs_base"]) == 0.5
+    # a paired verdict against the base for the headline metrics with a direction (not for KL)
+    assert base["gold_reward_verdict"] == "base" and "kl_to_base_verdict" not in base
+    for arm in ("dpo", "ppo", "cai"):
+        r = summary[arm]
+        assert r["gold_reward_verdict"] in ("better", "worse", "tie") and r["win_rate_vs_base_verdict"]
+        lo, mean, hi = (float(r[f"gold_reward_vs_base{k}"]) for k in ("_ci_low", "", "_ci_high"))
+        assert lo <= mean <= hi
+        assert mean == pytest.approx(float(r["gold_reward_mean"]) - float(base["gold_reward_mean"]), abs=1e-3)
+        assert (r["gold_reward_verdict"] == "better") == (lo > 0) and (r["gold_reward_verdict"] == "worse") == (hi < 0)
     md = (out / "results.md").read_text()
-    assert "prefzoo compare" in md and "| dpo |" in md and "| cai |" in md
+    assert "prefzoo compare" in md and "| dpo |" in md and "| cai |" in md and "gold_reward_verdict" in md
     assert (out / "plots" / "reward_vs_kl.png").stat().st_size > 1000
     assert (out / "plots" / "categories.png").stat().st_size > 1000
     arm = out / "arms" / "dpo" / "seed-0"
@@ -166,3 +175,22 @@ def test_environment_json_names_versions_cpu_and_commit(tmp_path):
     assert env["packages"]["torch"] and env["packages"]["transformers"] and env["python"]
     assert env["cpu"]["cores"] >= 1 and "threads" in env and "deterministic_algorithms" in env
     assert set(env["git"]) == {"commit", "dirty"}
+
+
+def test_paired_verdict_by_hand():
+    """Differences arm - base per prompt, paired by id within a seed. One seed, every difference +0.5: every
+    bootstrap mean is 0.5, so the interval is [0.5, 0.5] and the arm is better (higher is better), worse if
+    lower is better. Differences -1, +1, 0 (mean 0): the interval straddles 0: a tie. Two seeds whose
+    differences are all 1 and all 3: resampled seed means are 1, 2 or 3, so the interval is [1, 3]: better.
+    Prompt ids the base lacks are left out of the pairing."""
+    from prefzoo.eval.evaluator import paired_verdict
+
+    base = [{"a": 0.0, "b": 1.0, "c": 2.0}]
+    mean, lo, hi, v = paired_verdict([{"a": 0.5, "b": 1.5, "c": 2.5, "zz": 9.0}], base, "higher")
+    assert (mean, lo, hi, v) == (0.5, 0.5, 0.5, "better")
+    assert paired_verdict([{"a": 0.5, "b": 1.5, "c": 2.5}], base, "lower")[3] == "worse"
+    mean, lo, hi, v = paired_verdict([{"a": -1.0, "b": 2.0, "c": 2.0}], base, "higher")
+    assert mean == 0.0 and lo < 0 < hi and v == "tie"
+    two = paired_verdict([{"a": 1.0, "b": 2.0}, {"a": 3.0, "b": 4.0}], [{"a": 0.0, "b": 1.0}] * 2, "higher")
+    assert two == (2.0, 1.0, 3.0, "better")
+    assert paired_verdict([{}], base, "higher")[3] == "n/a"

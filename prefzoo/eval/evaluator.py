@@ -7,6 +7,7 @@ Confidence intervals: a bootstrap over seeds and prompts (``bootstrap_ci``).
 """
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -100,4 +101,20 @@ def bootstrap_ci(per_seed: list[list[float]], reps: int = 2000, level: float = 0
     return mean, lo, hi
 
 
-__all__ = ["EvalConfig", "Evaluation", "evaluate", "sample", "bootstrap_ci", "distinct_n", "sequence_logps"]
+def paired_verdict(arm: list[dict], base: list[dict], direction: str, reps: int = 2000,
+                   level: float = 0.95) -> tuple[float, float, float, str]:
+    """Arm minus base, paired by prompt within each seed: ``arm[k]`` and ``base[k]`` map prompt id -> value
+    for seed k. The two-level bootstrap of ``bootstrap_ci`` over the per-prompt differences gives (mean, low,
+    high); the verdict is "better" when the interval is clear of 0 on the side ``direction`` favours
+    ("higher" or "lower"), "worse" when clear on the other side, else "tie"."""
+    diffs = [[a[k] - b[k] for k in a if k in b] for a, b in zip(arm, base)]
+    mean, lo, hi = bootstrap_ci(diffs, reps=reps, level=level)
+    if math.isnan(mean):
+        return mean, lo, hi, "n/a"
+    sign = 1.0 if direction == "higher" else -1.0
+    lo_s, hi_s = sorted((sign * lo, sign * hi))
+    return mean, lo, hi, "better" if lo_s > 0 else "worse" if hi_s < 0 else "tie"
+
+
+__all__ = ["EvalConfig", "Evaluation", "evaluate", "sample", "bootstrap_ci", "paired_verdict", "distinct_n",
+           "sequence_logps"]

@@ -85,6 +85,7 @@ class MetricBase:
     ci = False
     per_prompt_key: str | None = None
     description = ""
+    verdict = True  # with a direction and per-prompt values: a paired verdict against the base in the summary
 
     def columns(self, world: Any) -> tuple[str, ...]:
         return (self.name,)

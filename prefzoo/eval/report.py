@@ -9,11 +9,12 @@ import json
 import math
 from pathlib import Path
 
-from prefzoo.eval.evaluator import bootstrap_ci
+from prefzoo.eval.evaluator import bootstrap_ci, paired_verdict
 from prefzoo.eval.metric import DEFAULT_METRICS, resolve_metrics
 
 ID_COLUMNS = ["arm", "algorithm", "seed", "status"]
 RUN_COLUMNS = ["tokens", "train_s", "wall_s"]
+BASE_ALGORITHM = "base"  # the arm every verdict compares with (compare_recipe.BASE_ARM)
 
 
 # per-arm feedback columns (see compare.feedback_columns); n: the non-tied pairs alignment was measured on
@@ -60,9 +61,46 @@ def _per_prompt(out: Path, arm: str, seed: int, key: str) -> list[float]:
     return [r[key] for r in rows if key in r]
 
 
+def _by_prompt(out: Path, arm: str, seed: int, key: str) -> dict:
+    path = out / "arms" / arm / f"seed-{seed}" / "samples.jsonl"
+    if not path.exists():
+        return {}
+    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    return {r.get("id", i): r[key] for i, r in enumerate(rows) if key in r}
+
+
+def verdict_metrics(metrics) -> list:
+    """The metrics that get a paired verdict against the base: a direction and per-prompt values."""
+    return [m for m in metrics if m.verdict and m.direction != "none" and m.per_prompt_key]
+
+
+def verdicts(out: Path, rows: list[dict], arm, base, metrics) -> dict:
+    """``<metric>_vs_base`` (mean difference, paired by prompt and seed), its 95% interval and
+    ``<metric>_verdict`` (better / worse / tie) for each metric of ``verdict_metrics``; the base's own
+    row says "base". A seed the base lacks is paired with the base's first seed (the base trains nothing)."""
+    if base is None:
+        return {}
+    ok = [r["seed"] for r in rows if r["arm"] == arm.name and r["status"] == "ok"]
+    base_seeds = [r["seed"] for r in rows if r["arm"] == base.name and r["status"] == "ok"]
+    result = {}
+    for m in verdict_metrics(metrics):
+        if arm.name == base.name:
+            result[f"{m.name}_verdict"] = "base"
+            continue
+        if not ok or not base_seeds:
+            continue
+        mine = [_by_prompt(out, arm.name, s, m.per_prompt_key) for s in ok]
+        theirs = [_by_prompt(out, base.name, s if s in base_seeds else base_seeds[0], m.per_prompt_key) for s in ok]
+        mean, lo, hi, verdict = paired_verdict(mine, theirs, m.direction)
+        result.update({f"{m.name}_vs_base": mean, f"{m.name}_vs_base_ci_low": lo,
+                       f"{m.name}_vs_base_ci_high": hi, f"{m.name}_verdict": verdict})
+    return result
+
+
 def summarise(out: Path, rows: list[dict], arms, world, metrics=None) -> list[dict]:
     metrics = resolve_metrics(DEFAULT_METRICS) if metrics is None else metrics
     extra = [k for k in FEEDBACK_COLUMNS if any(k in r for r in rows)]
+    base = next((a for a in arms if a.algorithm == BASE_ALGORITHM), None)
     summary = []
     for arm in arms:
         mine = [r for r in rows if r["arm"] == arm.name]
@@ -81,6 +119,7 @@ def summarise(out: Path, rows: list[dict], arms, world, metrics=None) -> list[di
         if "labeler_alignment_n" in extra:  # pairs over all seeds, not a mean; nan for arms without AI labels
             ns = [r["labeler_alignment_n"] for r in ok if isinstance(r.get("labeler_alignment_n"), int)]
             row["labeler_alignment_n"] = sum(ns) if ns else float("nan")
+        row.update(verdicts(out, rows, arm, base, metrics))
         row["errors"] = "; ".join(sorted({r["error"] for r in mine if r["status"] != "ok"}))
         summary.append(row)
     return summary
@@ -105,6 +144,7 @@ def write_markdown(out: Path, summary: list[dict], world, command: str, total_s:
                    metrics=None) -> None:
     metrics = resolve_metrics(DEFAULT_METRICS) if metrics is None else metrics
     cols = ["arm", "seeds_ok", *(c for g in ("headline", "rates", "detail") for c in summary_columns(metrics, world, g))]
+    cols[2:2] = [f"{m.name}_verdict" for m in verdict_metrics(metrics) if any(f"{m.name}_verdict" in r for r in summary)]
     cols += [k for k in FEEDBACK_COLUMNS if any(k in r for r in summary)]
     cols += ["wall_s"]
     lines = [f"# {out.name}: comparison results", "",
@@ -113,7 +153,9 @@ def write_markdown(out: Path, summary: list[dict], world, command: str, total_s:
                 if reused else "."), "",
              "Gold reward: mean over held-out prompts and seeds, 95% bootstrap CI (seeds, then prompts). "
              "Win rate: expected gold preference over the base's sample on the same prompt. KL: "
-             "E[log pi - log pi_base] per sequence on the arm's own samples."]
+             "E[log pi - log pi_base] per sequence on the arm's own samples. Verdicts: arm minus base paired by "
+             "prompt and seed, two-level 95% bootstrap; better / worse when the interval excludes 0 "
+             "(summary.csv: `<metric>_vs_base` and its interval)."]
     lines += [f"{m.name}: {m.description} ({m.direction} is better)." if m.direction != "none" else
               f"{m.name}: {m.description}." for m in metrics if m.name not in DEFAULT_METRICS]  # the plug-ins
     lines += ["",

@@ -24,6 +24,7 @@ class KLToBase(MetricBase):
     direction = "lower"
     group = "headline"
     per_prompt_key = "kl"
+    verdict = False  # 0 for the base by definition: "worse than the base" would only say the arm moved
     description = "KL(policy || base) per sequence, E[log pi - log pi_base] on the arm's own samples (nats)"
 
     def compute(self, ctx: EvalContext) -> MetricValues:
