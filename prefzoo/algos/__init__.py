@@ -5,13 +5,20 @@ A test imports every module here and checks that the decorators register exactly
 new file must add its line (and a stale line fails the test).
 """
 MANIFEST = {
+    "aot": "prefzoo.algos.aot:AOT",
+    "apo-down": "prefzoo.algos.apo_down:APODown",
+    "apo-zero": "prefzoo.algos.apo_zero:APOZero",
+    "bco": "prefzoo.algos.bco:BCO",
     "cai": "prefzoo.algos.cai:ConstitutionalAI",
     "cai-dpo": "prefzoo.algos.cai_dpo:CAIDPO",
     "cdpo": "prefzoo.algos.cdpo:CDPO",
+    "discopop": "prefzoo.algos.discopop:DiscoPOP",
     "dpo": "prefzoo.algos.dpo:DPO",
+    "exo": "prefzoo.algos.exo:EXO",
     "grpo": "prefzoo.algos.grpo:GRPO",
     "ipo": "prefzoo.algos.ipo:IPO",
     "kto": "prefzoo.algos.kto:KTO",
+    "nca": "prefzoo.algos.nca:NCA",
     "online-dpo": "prefzoo.algos.online_dpo:OnlineDPO",
     "orpo": "prefzoo.algos.orpo:ORPO",
     "ppo": "prefzoo.algos.ppo:PPO",
@@ -23,4 +30,5 @@ MANIFEST = {
     "sft": "prefzoo.algos.sft:SFT",
     "simpo": "prefzoo.algos.simpo:SimPO",
     "slic": "prefzoo.algos.slic:SLiC",
+    "sppo-hard": "prefzoo.algos.sppo_hard:SPPOHard",
 }
