@@ -116,6 +116,22 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
+def flat_keys(d, prefix: str = "") -> dict:
+    """A nested dict as {dotted key: leaf value} (an empty dict is a leaf)."""
+    if not isinstance(d, dict):
+        return {prefix: d}
+    out = {}
+    for k, v in d.items():
+        out.update(flat_keys(v, f"{prefix}{k}.") if isinstance(v, dict) and v else {f"{prefix}{k}": v})
+    return out
+
+
+def differing_keys(old: dict, new: dict) -> list[str]:
+    """The dotted keys whose values differ between two nested dicts (missing on one side counts)."""
+    a, b = flat_keys(old), flat_keys(new)
+    return sorted(k for k in set(a) | set(b) if a.get(k, "<missing>") != b.get(k, "<missing>"))
+
+
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
     """Apply ``--set a.b.c=VALUE`` overrides (VALUE parsed as YAML) to a raw recipe dict."""
     data = dict(data)

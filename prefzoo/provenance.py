@@ -61,3 +61,54 @@ def write_environment(out_dir: str | Path) -> Path:
     path = Path(out_dir) / "environment.json"
     path.write_text(json.dumps(environment(), indent=2) + "\n")
     return path
+
+
+# ----------------------------------------------------------------------------- fingerprints of compare results
+# what does not change an arm's numbers: left out of its fingerprint
+UNFINGERPRINTED_TRAIN = ("progress", "tracker", "cache_dir", "resume", "checkpoint_every", "log_every")
+
+
+def _version_of_prefzoo() -> str:
+    from prefzoo import __version__
+
+    return __version__
+
+
+def pairs_fingerprint(recipe, seed: int, base_hash: str) -> dict:
+    """What one seed's human pairs depend on: the label budget, the seed, the base, the prompts, the world."""
+    return {"label_budget": recipe.label_budget, "seed": seed, "base": base_hash, "world": recipe.world,
+            "train_prompts": recipe.train_prompts, "sample_max_new_tokens": recipe.sample_max_new_tokens,
+            "prefzoo": _version_of_prefzoo()}
+
+
+def resolved_params(algorithm: str, params: dict, base_dir=None) -> dict:
+    """``params`` through the algorithm's Config (defaults filled in), or as given where that fails (the arm
+    will fail in training and be recorded)."""
+    from prefzoo import registry
+    from prefzoo.config import from_dict, to_dict
+
+    try:
+        return to_dict(from_dict(registry.get(algorithm, base_dir).Config, params))
+    except Exception:
+        return dict(params)
+
+
+def arm_fingerprint(arm, seed: int, base_hash: str, data_hash: str, recipe, base_dir=None) -> dict:
+    """What one arm's row depends on: its resolved config, the seed, the base's weights hash, the data (human
+    pairs, train and eval prompts; the untrained base uses none), the evaluation settings, the package version."""
+    from prefzoo.config import to_dict
+
+    params = {} if arm.algorithm == "base" else resolved_params(arm.algorithm, arm.params, base_dir)
+    train = {k: v for k, v in to_dict(arm.train).items() if k not in UNFINGERPRINTED_TRAIN}
+    return {"algorithm": arm.algorithm, "params": params, "train": train, "seed": seed, "base": base_hash,
+            "data": None if arm.algorithm == "base" else data_hash, "eval": to_dict(recipe.eval), "world": recipe.world, "prefzoo": _version_of_prefzoo()}
+
+
+def fingerprint_diff(saved: dict | None, wanted: dict) -> list[str]:
+    """The keys in which an earlier result's fingerprint differs from this run's (``saved`` None: a result
+    written before prefzoo recorded fingerprints, which cannot be trusted to match)."""
+    from prefzoo.config import differing_keys
+
+    if not isinstance(saved, dict):
+        return ["fingerprint (none recorded: written by an older prefzoo)"]
+    return differing_keys(json.loads(json.dumps(saved)), json.loads(json.dumps(wanted, default=str)))

@@ -5,6 +5,7 @@ Every key is documented where it is declared; unknown keys are rejected with a s
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -12,6 +13,12 @@ from typing import Any, Literal
 import yaml
 
 from prefzoo.config import REQUIRED, ConfigError, apply_overrides, from_dict
+
+
+def default_cache_dir() -> str:
+    """Where caches go unless a recipe says (``cache_dir``): ``$PREFZOO_CACHE``, default ``~/.cache/prefzoo``;
+    one absolute folder, wherever the command is run from."""
+    return os.path.abspath(os.path.expanduser(os.environ.get("PREFZOO_CACHE") or "~/.cache/prefzoo"))
 
 
 @dataclass
@@ -58,7 +65,7 @@ class TrainConfig:
     log_every: int = 1
     checkpoint_every: int = 0         # optimizer steps between checkpoints; 0: only at the end
     precompute_reference: bool = True  # reference log-probs computed once and cached on disk
-    cache_dir: str = ".cache/prefzoo"
+    cache_dir: str = field(default_factory=default_cache_dir)  # $PREFZOO_CACHE, default ~/.cache/prefzoo
     tracker: Literal["none", "wandb", "tensorboard"] = "none"
     progress: bool = True
     shuffle: bool = True
@@ -88,6 +95,9 @@ def read_yaml(path: str | Path) -> dict:
     return data
 
 
-def load_train_recipe(path: str | Path, overrides: list[str] | None = None) -> TrainRecipe:
-    data = apply_overrides(read_yaml(path), overrides or [])
-    return from_dict(TrainRecipe, data)
+def load_train_recipe(path: str | Path | dict, overrides: list[str] | None = None) -> TrainRecipe:
+    """A train recipe from a YAML file (or a dict), ``--set`` overrides applied."""
+    data = dict(path) if isinstance(path, dict) else read_yaml(path)
+    if "arms" in data and "algorithm" not in data:
+        raise ConfigError(f"{path} is a compare recipe (it has arms:, no algorithm:): run prefzoo compare {path}")
+    return from_dict(TrainRecipe, apply_overrides(data, overrides or []))

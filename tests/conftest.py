@@ -29,6 +29,21 @@ def build_policy(records: list[dict], *, seed: int = 0, dtype: str = "float32", 
     return tiny_policy_of(records, seed=seed, dtype=dtype, max_length=max_length)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cache_in_tmp(tmp_path_factory):
+    """The default cache ($PREFZOO_CACHE, else ~/.cache/prefzoo) in a tmp folder: tests never write to the
+    real home. Subprocesses inherit it."""
+    import os
+
+    before = os.environ.get("PREFZOO_CACHE")
+    os.environ["PREFZOO_CACHE"] = str(tmp_path_factory.mktemp("prefzoo-cache"))
+    yield
+    if before is None:
+        os.environ.pop("PREFZOO_CACHE", None)
+    else:
+        os.environ["PREFZOO_CACHE"] = before
+
+
 @pytest.fixture
 def tiny_pairs() -> list[dict]:
     """Four plain-text preference pairs (prompt, chosen, rejected); completions of different lengths."""

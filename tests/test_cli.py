@@ -98,7 +98,7 @@ def test_train_tiny_dpo(tmp_path, capsys):
     assert rows[-1]["loss"] < 0.5
     assert rows[-1]["reward_accuracy"] > 0.9
     config = yaml.safe_load((out_dir / "config.yaml").read_text())
-    assert config["algorithm"] == "dpo" and config["params"] == {"beta": 0.1}
+    assert config["algorithm"] == "dpo" and config["params"]["beta"] == 0.1 and not config["params"]["wpo"]
     assert config["train"]["max_steps"] == 40 and config["train"]["cache_dir"] == str(tmp_path / "cache")
     assert (out_dir / "model" / "config.json").is_file()
     assert list((out_dir / "model").glob("*.safetensors"))

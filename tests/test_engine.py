@@ -106,7 +106,7 @@ def test_nan_loss_stops_naming_the_step_and_keeps_last_checkpoint(tmp_path, monk
     assert (run / "checkpoints" / "step-2" / "state.pt").is_file()
     assert not (run / "checkpoints" / "step-4").exists()
     assert [r["step"] for r in read_metrics(run)] == [1, 2, 3]
-    state = torch.load(run / "checkpoints" / "step-2" / "state.pt", weights_only=False)
+    state = torch.load(run / "checkpoints" / "step-2" / "state.pt", weights_only=True)
     assert state["step"] == 2
     assert all(torch.isfinite(v).all() for v in state["model"].values())
 

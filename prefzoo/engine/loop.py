@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from prefzoo import dist
+from prefzoo.engine.tracking import read_jsonl_rows
 from prefzoo.recipe import TrainConfig
 
 _ACCELERATOR = {}
@@ -127,8 +128,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded safely (not written by prefzoo, or damaged)."""
+
+
+def _finite_state(tensors) -> str | None:
+    """The name of the first floating tensor of ``tensors`` ((name, tensor) pairs) holding a NaN or inf."""
+    for name, t in tensors:
+        if torch.is_tensor(t) and t.is_floating_point() and not torch.isfinite(t).all():
+            return name
+    return None
+
+
 class Checkpoints:
-    """``out_dir/checkpoints/step-N/state.pt``: weights, optimizer, schedule, RNG and loop extras."""
+    """``out_dir/checkpoints/step-N/state.pt``: weights, optimizer, schedule, RNG and loop extras: tensors
+    and plain containers only, loaded with ``torch.load(weights_only=True)`` (a crafted file cannot run code)."""
 
     def __init__(self, out_dir: Path, keep: int = 2):
         self.root = Path(out_dir) / "checkpoints"
@@ -137,15 +151,24 @@ class Checkpoints:
     def latest(self) -> Path | None:
         if not self.root.exists():
             return None
-        steps = sorted((int(p.name.split("-")[1]), p) for p in self.root.glob("step-*") if (p / "state.pt").exists())
+        steps = sorted((int(p.name.split("-")[1]), p) for p in self.root.glob("step-*")
+                       if p.name.split("-")[1].isdigit() and (p / "state.pt").exists())
         return steps[-1][1] if steps else None
 
     def save(self, step: int, model, optimizer, schedule, extra: dict | None = None) -> Path:
+        """Write step ``step``'s state; refuses (``NonFiniteError``) weights or optimizer moments holding a NaN
+        or inf, so that "the last good checkpoint" is one a resume can continue from."""
+        weights = model.state_dict()
+        moments = [(f"optimizer state {k}", v) for s in optimizer.state_dict()["state"].values() for k, v in s.items()]
+        bad = _finite_state(weights.items()) or _finite_state(moments)
+        if bad is not None:
+            raise NonFiniteError(f"non-finite {bad} at step {step}: checkpoint step-{step} not written. "
+                                 f"Lower train.lr or enable train.max_grad_norm.")
         path = self.root / f"step-{step}"
         path.mkdir(parents=True, exist_ok=True)
-        state = {"step": step, "model": {k: v for k, v in model.state_dict().items()},
-                 "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
-                 "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(), "extra": extra or {}}
+        state = {"step": step, "model": dict(weights), "optimizer": optimizer.state_dict(),
+                 "schedule": schedule.state_dict(), "torch_rng": torch.get_rng_state(),
+                 "python_rng": random.getstate(), "extra": extra or {}}
         tmp = path / "state.pt.tmp"
         torch.save(state, tmp)
         tmp.replace(path / "state.pt")  # atomic: an interrupted save never shadows a good one
@@ -159,25 +182,46 @@ class Checkpoints:
             self.save(step, model, optimizer, schedule, extra)
         acc.wait_for_everyone()
 
+    def read(self, path: Path | None = None) -> dict:
+        path = path or self.latest()
+        try:
+            return torch.load(path / "state.pt", weights_only=True)
+        except Exception as e:  # pickle.UnpicklingError for a file holding code, others for a damaged one
+            raise CheckpointError(f"checkpoint {path / 'state.pt'} cannot be loaded safely "
+                                  f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); it was not "
+                                  f"written by prefzoo or is damaged: delete it, or start over with --overwrite") from e
+
     def load(self, model, optimizer, schedule) -> dict:
-        path = self.latest()
-        state = torch.load(path / "state.pt", weights_only=False)
+        """Restore the newest checkpoint. A learning rate changed since (``train.lr``: the schedule's base
+        rate in this run) is applied from the resumed step on; ``state["lr_changed"]`` says from what."""
+        wanted = [g.get("initial_lr", g["lr"]) for g in optimizer.param_groups]  # this run's train.lr
+        state = self.read()
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
         torch.set_rng_state(state["torch_rng"])
         random.setstate(state["python_rng"])
+        if list(schedule.base_lrs) != wanted:
+            state["lr_changed"] = {"from": list(schedule.base_lrs), "to": wanted, "at_step": state["step"]}
+            schedule.base_lrs = list(wanted)
+            lrs = [base * fn(schedule.last_epoch) for base, fn in zip(wanted, schedule.lr_lambdas)]
+            for group, base, lr in zip(optimizer.param_groups, wanted, lrs):
+                group["initial_lr"], group["lr"] = base, lr
+            schedule._last_lr = lrs
+            if dist.is_main():
+                print(f"note: resumed at step {state['step']} with train.lr {wanted[0]:g} "
+                      f"(the checkpoint ran with {state['lr_changed']['from'][0]:g})")
         return state
 
 
 def trim_metrics(out_dir: Path, last_step: int) -> None:
     """On resume, forget rows logged after the checkpoint (they will be logged again)."""
-    import json
-
     path = Path(out_dir) / "metrics.jsonl"
     if path.exists():
-        rows = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= last_step]
-        path.write_text("".join(r + "\n" for r in rows))
+        import json
+
+        rows = [r for r in read_jsonl_rows(path) if r.get("step", 0) <= last_step]
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
 # Peak dense FLOP/s per GPU (no sparsity), for the estimated MFU in metrics.jsonl. Keyed by a substring

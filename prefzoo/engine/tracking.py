@@ -63,7 +63,11 @@ class Tracker:
         if not self.enabled:
             return
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        path = self.out_dir / "metrics.jsonl"
+        self._path = path = self.out_dir / "metrics.jsonl"
+        # resumed: the rows so far, a torn last line dropped; the first row logged replaces any at or after its step
+        self._kept = read_jsonl_rows(path) if resume and path.exists() else None
+        if self._kept is not None:
+            path.write_text("".join(json.dumps(r) + "\n" for r in self._kept))
         self._file = open(path, "a" if resume else "w")
         if kind == "wandb":
             wandb = _optional("wandb", "train.tracker=wandb", "wandb")
@@ -80,6 +84,11 @@ class Tracker:
         self.last_step = max(self.last_step, step)  # on every process, so stage offsets agree
         if not self.enabled:
             return row
+        if self._kept is not None:  # a resumed run: metrics.jsonl never holds a step twice
+            kept, self._kept = [r for r in read_jsonl_rows(self._path) if r.get("step", 0) < step], None
+            self._file.close()
+            self._path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            self._file = open(self._path, "a")
         self._file.write(json.dumps(row) + "\n")
         self._file.flush()
         if self._kind == "wandb":
@@ -129,8 +138,23 @@ class StageTracker:
         pass
 
 
+def read_jsonl_rows(path: Path, what: str = "") -> list[dict]:
+    """The rows of a JSONL file; a torn last line (an interrupted write) is dropped with a note."""
+    lines = [x for x in Path(path).read_bytes().decode("utf-8", errors="replace").splitlines() if x.strip()]
+    rows = []
+    for i, line in enumerate(lines):
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            if i != len(lines) - 1:
+                raise ValueError(f"{path}: line {i + 1} is not JSON: {line[:80]!r}") from None
+            print(f"note: {path}: dropped a torn last line {what}(an interrupted write): {line[:60]!r}")
+    return rows
+
+
 def read_metrics(path: str | Path) -> list[dict]:
+    """The rows of ``metrics.jsonl`` (or of a run folder's); a torn last line is dropped with a note."""
     path = Path(path)
     if path.is_dir():
         path = path / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_jsonl_rows(path)

@@ -40,12 +40,27 @@ class LabelCache:
         self._values: dict[str, dict] = {}
         self._file = None
         for path in sorted(Path(cache_dir).glob(f"{name}*.jsonl")):
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    row = json.loads(line)
-                    self._values[row["key"]] = row["value"]
-                except (ValueError, KeyError, TypeError):
-                    continue  # a torn line from an interrupted write: that label is recomputed
+            self._load(path)
+
+    def _load(self, path: Path) -> None:
+        """Every label of one file. A torn last line (an interrupted write, perhaps cut inside a UTF-8
+        character) is dropped with a note, and cut from this process's own file, so that the next label
+        appended starts a line of its own; that label is computed again."""
+        data = path.read_bytes()
+        lines = data.split(b"\n")
+        torn = lines.pop()  # b"" when the file ends with a newline
+        for line in lines:
+            try:
+                row = json.loads(line.decode("utf-8"))
+                self._values[row["key"]] = row["value"]
+            except (ValueError, KeyError, TypeError):
+                continue  # the identity line, or a line damaged by an earlier interrupted write
+        if torn.strip():
+            print(f"note: label cache {path}: dropped a torn last line (an interrupted write); "
+                  f"that label is computed again")
+            if path == self.path:
+                with open(path, "r+b") as f:
+                    f.truncate(len(data) - len(torn))
 
     @staticmethod
     def key(*parts: Any) -> str:
