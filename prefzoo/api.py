@@ -23,9 +23,11 @@ from typing import Any, Callable, ClassVar
 
 import torch
 
-from prefzoo.ops import (AdvantageInput, Advantages, bt_loss, clipped_policy_loss, clipped_value_loss,
-                         explained_variance, gae, group_normalized, kl_k1, kl_k3, local_sum, logratio, masked_mean,
-                         masked_var, pair_metrics, remax, rloo, sequence_advantages, soft_sigmoid_loss, whiten)
+from prefzoo.ops import (LOSS_AGGS, SCALE_REWARDS, AdvantageInput, Advantages, aggregate_loss, bt_loss,
+                         cispo_loss_tokens, clipped_policy_loss, clipped_surrogate, clipped_value_loss,
+                         explained_variance, gae, group_advantages, group_normalized, kl_k1, kl_k2, kl_k3, local_sum,
+                         logratio, masked_mean, masked_var, pair_metrics, remax, rloo, sequence_advantages,
+                         sequence_log_ratio, soft_overlong_penalty, soft_sigmoid_loss, varying_groups, whiten)
 from prefzoo.registry import register
 
 PAIRS, UNPAIRED, SFT, PROMPTS = "pairs", "unpaired", "sft", "prompts"  # the record kinds (prefzoo.data.records)
@@ -42,6 +44,10 @@ class PairLogps:
     chosen_len: torch.Tensor
     rejected_len: torch.Tensor
     p_chosen: torch.Tensor | None = None  # soft label P(chosen better); None means hard labels (1)
+    # per completion, sum over its tokens of log sum_v pi(v | x, y_<t)^2 (the policy's log collision
+    # probability, detached; WPO's weight alignment), laid out as the log-probs; filled by the offline
+    # loop only for an objective whose ``needs_sum_sq_probs`` is true, else None
+    log_sum_sq_probs: PairLogps | None = None
 
 
 @dataclass
@@ -104,6 +110,7 @@ class Objective(Algorithm):
     data_kind = PAIRS
     needs_reference = True
     model_kind: ClassVar[str] = "policy"
+    needs_sum_sq_probs: ClassVar[bool] = False  # pairs only: fill ``PairLogps.log_sum_sq_probs`` (WPO)
 
     def loss(self, policy, reference) -> LossOutput:
         raise NotImplementedError
@@ -131,6 +138,12 @@ class OnlineConfig:
     target_kl: float | None = None    # adaptive KL controller target (nats per sequence); None: fixed beta
     kl_horizon: int = 10000           # adaptive controller horizon in rollouts (Ziegler et al. 2019)
     clip_eps: float = 0.2             # clip range of the probability ratio
+    epsilon_low: float | None = None  # asymmetric clip: ratio >= 1 - epsilon_low (None: clip_eps)
+    epsilon_high: float | None = None  # ratio <= 1 + epsilon_high (None: clip_eps; DAPO's clip-higher: 0.28)
+    loss_agg: str = "token-mean"      # how the per-token policy loss becomes one number (ops.aggregate_loss):
+                                      # token-mean (over the global minibatch's tokens) | seq-mean-token-mean
+                                      # (GRPO's paper) | seq-mean-token-sum | seq-mean-token-sum-norm (Dr. GRPO)
+    loss_agg_norm: float | None = None  # the constant of seq-mean-token-sum-norm (None: max_new_tokens)
     epochs: int = 1                   # passes over each rollout batch
     minibatches: int = 1              # minibatches per pass (each holds whole prompt groups)
     recompute_logps: bool = False     # old log-probs from a training forward instead of the sampler's
@@ -149,8 +162,18 @@ class OnlineConfig:
             raise ValueError("need 0 < top_p <= 1 and temperature > 0")
         if self.target_kl is not None and self.target_kl <= 0:
             raise ValueError("target_kl must be > 0 (or null for a fixed beta)")
+        if self.loss_agg not in LOSS_AGGS:
+            raise ValueError(f"loss_agg must be one of {', '.join(LOSS_AGGS)}, not {self.loss_agg!r}")
+        if min(self.clip_range) < 0 or (self.loss_agg_norm is not None and self.loss_agg_norm <= 0):
+            raise ValueError("epsilon_low, epsilon_high must be >= 0 and loss_agg_norm > 0")
         if self.rollout_backend not in ROLLOUT_BACKENDS:
             raise ValueError(f"rollout_backend must be one of {', '.join(ROLLOUT_BACKENDS)}, not {self.rollout_backend!r}")
+
+    @property
+    def clip_range(self) -> tuple[float, float]:
+        """(epsilon_low, epsilon_high): the ratio is clipped to [1 - low, 1 + high]."""
+        low = self.clip_eps if self.epsilon_low is None else self.epsilon_low
+        return low, self.clip_eps if self.epsilon_high is None else self.epsilon_high
 
 
 @dataclass
@@ -168,10 +191,18 @@ class OnlineBatch:
     labels: torch.Tensor | None = None    # [B/2] P(row 2i better than row 2i+1), preference learners
     beta: float = 0.0
     token_norm: torch.Tensor | None = None  # response tokens of this minibatch on all processes / processes
+    row_norm: torch.Tensor | None = None    # rows of this minibatch on all processes / processes
 
     def mean(self, x: torch.Tensor) -> torch.Tensor:
         """Token-level mean over the minibatch of every process (see ``masked_mean``'s ``denom``)."""
         return masked_mean(x, self.mask, denom=self.token_norm)
+
+    def aggregate(self, x: torch.Tensor, mode: str = "token-mean", norm: float = 1.0) -> torch.Tensor:
+        """``x`` [B, R] (or [B, 1], broadcast over the tokens) to one number over the minibatch of every
+        process, by ``mode`` (``ops.aggregate_loss``); token-mean is ``mean``."""
+        if x.shape[-1] != self.mask.shape[-1]:
+            x = x.expand_as(self.mask)
+        return aggregate_loss(x, self.mask, mode, self.token_norm, self.row_norm, norm)
 
 
 @dataclass
@@ -181,6 +212,8 @@ class Scores:
     scores: torch.Tensor                   # [B] pointwise reward (zeros when the feedback is preferences)
     labels: torch.Tensor | None = None     # [B/2] P(row 2i better than row 2i+1), for preference learners
     baseline: torch.Tensor | None = None   # [B] a per-row baseline score (ReMax: the greedy response's)
+    train_rows: torch.Tensor | None = None  # [B] bool: False leaves a row out of the loss and its token and row
+                                           # counts (DAPO's overlong filter); None: every row trains
 
 
 @dataclass
@@ -240,6 +273,17 @@ class OnlineAlgorithm(Algorithm):
         """Phase 2: the reward of every response (default: ``reward.score``, no-EOS penalty applied)."""
         return Scores(inp.score(inp.rollout))
 
+    def keep_groups(self, fb: Scores, group_size: int) -> torch.Tensor | None:
+        """Phase 2b, optional: [B/k] bool, the prompt groups worth training on (DAPO: rewards that vary).
+        The engine then samples fresh prompt groups, up to ``max_sampling_rounds`` rounds in all, until
+        every process holds its share of kept groups, and logs the rounds. None (default): keep all."""
+        return None
+
+    @property
+    def max_sampling_rounds(self) -> int:
+        """The cap on collect rounds per step when ``keep_groups`` drops groups."""
+        return 1
+
     def rewards(self, scores: torch.Tensor, kl_tok: torch.Tensor, lengths: torch.Tensor,
                 beta: float) -> tuple[torch.Tensor, torch.Tensor]:
         """Phase 3a: (sequence, per-token) rewards; default: the KL penalty folded into the reward."""
@@ -249,11 +293,22 @@ class OnlineAlgorithm(Algorithm):
         """Phase 3b: an estimator (``gae``, ``rloo``, ``group_normalized``, ...)."""
         raise NotImplementedError
 
+    def aggregate(self, b: OnlineBatch, x: torch.Tensor) -> torch.Tensor:
+        """A per-token loss to one number by the config's ``loss_agg`` (``ops.aggregate_loss``)."""
+        cfg = self.config
+        return b.aggregate(x, cfg.loss_agg, cfg.loss_agg_norm or cfg.max_new_tokens)
+
+    def policy_loss(self, b: OnlineBatch) -> tuple[torch.Tensor, dict]:
+        """The policy term and its metrics: PPO's clipped surrogate, clip range ``config.clip_range``,
+        aggregated by ``loss_agg``. GSPO and CISPO override it."""
+        per_token, clipped, ratio = clipped_surrogate(b.logps, b.old_logps, b.advantages, *self.config.clip_range)
+        pg = self.aggregate(b, per_token)
+        return pg, {"policy_loss": pg.detach(), "clip_fraction": b.mean(clipped.float()).detach(),
+                    "ratio_mean": b.mean(ratio).detach()}
+
     def loss(self, b: OnlineBatch) -> LossOutput:
-        """Phase 4, per minibatch: PPO's clipped surrogate; + the clipped value loss with a critic."""
-        pg, clip_frac, ratio = clipped_policy_loss(b.logps, b.old_logps, b.advantages, b.mask, self.config.clip_eps,
-                                                   b.token_norm)
-        total, metrics = pg, {"policy_loss": pg.detach(), "clip_fraction": clip_frac, "ratio_mean": ratio}
+        """Phase 4, per minibatch: ``policy_loss`` (+ ``extra_loss``); + the clipped value loss with a critic."""
+        total, metrics = self.policy_loss(b)
         total, metrics = self.extra_loss(b, total, metrics)
         if self.uses_critic:
             vf, vclip = clipped_value_loss(b.values, b.old_values, b.returns, b.mask, self.config.value_clip_eps,
@@ -277,4 +332,6 @@ __all__ = ["register", "Algorithm", "Objective", "OnlineAlgorithm", "OnlineConfi
            "Advantages", "shaped_rewards", "bt_loss", "soft_sigmoid_loss", "logratio", "pair_metrics", "masked_mean",
            "masked_var", "whiten", "local_sum", "kl_k1", "kl_k3", "clipped_policy_loss", "clipped_value_loss",
            "explained_variance", "gae", "rloo", "group_normalized", "remax", "sequence_advantages",
-           "PAIRS", "UNPAIRED", "SFT", "PROMPTS", "ROLLOUT_BACKENDS"]
+           "PAIRS", "UNPAIRED", "SFT", "PROMPTS", "ROLLOUT_BACKENDS", "LOSS_AGGS", "SCALE_REWARDS", "aggregate_loss",
+           "clipped_surrogate", "cispo_loss_tokens", "sequence_log_ratio", "group_advantages", "varying_groups",
+           "soft_overlong_penalty", "kl_k2"]

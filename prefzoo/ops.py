@@ -194,3 +194,100 @@ def explained_variance(values, returns, mask, reduce_sum=local_sum) -> torch.Ten
     over every process's tokens through ``reduce_sum``."""
     var = masked_var(returns, mask, reduce_sum=reduce_sum)
     return 1.0 - masked_var(returns - values, mask, reduce_sum=reduce_sum) / var.clamp(min=1e-8)
+
+
+# ----------------------------------------------------------------------------- the GRPO family's pieces
+LOSS_AGGS = ("token-mean", "seq-mean-token-mean", "seq-mean-token-sum", "seq-mean-token-sum-norm")
+SCALE_REWARDS = ("group", "batch", "none")
+
+
+def aggregate_loss(x: torch.Tensor, mask: torch.Tensor, mode: str = "token-mean", token_denom=None, row_denom=None,
+                   norm: float = 1.0) -> torch.Tensor:
+    """One scalar from a per-token loss ``x`` [B, R] (verl's ``loss_agg_mode``; TRL's loss types in brackets):
+
+    - ``token-mean``:              sum_{i,t} x / #tokens  (DAPO's token-level loss; TRL dapo / bnpo)
+    - ``seq-mean-token-mean``:     mean_i (sum_t x_it / |y_i|)  (GRPO's original eq. 3; TRL grpo)
+    - ``seq-mean-token-sum``:      mean_i sum_t x_it
+    - ``seq-mean-token-sum-norm``: mean_i sum_t x_it / norm, a constant such as the generation budget
+                                   (Dr. GRPO, arXiv 2503.20783, eq. 2; TRL dr_grpo with max_completion_length)
+
+    ``token_denom`` / ``row_denom`` replace the local token / row counts (the online loop passes every
+    process's count divided by the number of processes, so DDP's gradient average is one mean over the
+    global minibatch; see ``masked_mean``)."""
+    if mode == "token-mean":
+        return masked_mean(x, mask, denom=token_denom)
+    m = mask.to(x.dtype)
+    per_row = (x * m).sum(-1)
+    if mode == "seq-mean-token-mean":
+        per_row = per_row / m.sum(-1).clamp(min=1)
+    elif mode == "seq-mean-token-sum-norm":
+        per_row = per_row / norm
+    elif mode != "seq-mean-token-sum":
+        raise ValueError(f"loss_agg must be one of {', '.join(LOSS_AGGS)}, not {mode!r}")
+    rows = torch.as_tensor(float(x.shape[0]), dtype=x.dtype, device=x.device) if row_denom is None else row_denom
+    # no clamp(min=1): a global count divided by the processes may be below 1 (one training row, two processes)
+    return per_row.sum() / torch.where(rows > 0, rows, torch.ones_like(rows))
+
+
+def clipped_surrogate(logps, old_logps, advantages, eps_low: float = 0.2, eps_high: float = 0.2):
+    """PPO's clipped surrogate per token with an asymmetric range (DAPO's clip-higher, eq. 10):
+    max(-A r, -A clip(r, 1 - eps_low, 1 + eps_high)), r = exp(log pi - log pi_old). ``logps`` may be
+    [B, R] or [B, 1] (a sequence-level ratio). Returns (per-token loss, clipped flags, ratio)."""
+    ratio = torch.exp(logps - old_logps)
+    unclipped = -advantages * ratio
+    clipped = -advantages * torch.clamp(ratio, 1.0 - eps_low, 1.0 + eps_high)
+    return torch.maximum(unclipped, clipped), clipped > unclipped, ratio
+
+
+def sequence_log_ratio(logps, old_logps, mask) -> torch.Tensor:
+    """GSPO's sequence-level log importance ratio (arXiv 2507.18071, eq. 7), length-normalised:
+    log s_i = (1/|y_i|) sum_t (log pi - log pi_old). [B, R] -> [B, 1]."""
+    m = mask.to(logps.dtype)
+    return (((logps - old_logps) * m).sum(-1) / m.sum(-1).clamp(min=1)).unsqueeze(-1)
+
+
+def cispo_loss_tokens(logps, old_logps, advantages, eps_low: float, eps_high: float):
+    """CISPO (MiniMax-M1, arXiv 2506.13585, eq. 4): -sg(clip(r, 1 - eps_low, 1 + eps_high)) A log pi per
+    token: the importance weight is clipped and detached, so every token keeps a gradient (no token is
+    dropped as in PPO's clip). Returns (per-token loss, clipped flags, ratio)."""
+    ratio = torch.exp(logps - old_logps)
+    weight = torch.clamp(ratio, 1.0 - eps_low, 1.0 + eps_high).detach()
+    return -weight * advantages * logps, (ratio > 1.0 + eps_high) | (ratio < 1.0 - eps_low), ratio
+
+
+def group_advantages(scores: torch.Tensor, k: int, scale: str = "group", eps: float = 1e-4,
+                     reduce_sum: Callable[[torch.Tensor], torch.Tensor] = local_sum) -> torch.Tensor:
+    """R_i - mean(group), divided by the group's std (``group``: GRPO), by the std of the whole batch over
+    every process (``batch``: TRL's "batch", PPO Lite) or not at all (``none``: Dr. GRPO, which finds the
+    std a question-difficulty bias). Sample std, + eps as TRL. [B] -> [B]."""
+    if scale == "group":
+        return group_normalized(scores, k, eps)
+    g = _groups(scores, k)
+    centred = (g - g.mean(-1, keepdim=True)).reshape(-1)
+    if scale == "none":
+        return centred
+    if scale != "batch":
+        raise ValueError(f"scale_rewards must be one of {', '.join(SCALE_REWARDS)}, not {scale!r}")
+    std = masked_var(scores, torch.ones_like(scores), reduce_sum=reduce_sum).sqrt()
+    return centred / (std + eps)
+
+
+def varying_groups(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """[B] -> [B/k] bool: the groups whose rewards are not all equal (DAPO's dynamic sampling keeps
+    only these, eq. 11: a group of equal rewards has zero group-relative advantage, so no gradient)."""
+    g = _groups(scores, k)
+    return g.max(-1).values > g.min(-1).values
+
+
+def soft_overlong_penalty(lengths: torch.Tensor, max_len: int, buffer: int, factor: float = 1.0) -> torch.Tensor:
+    """DAPO's soft overlong punishment (eq. 13): 0 up to L_max - L_cache tokens, then a linear ramp
+    ((L_max - L_cache) - |y|) / L_cache down to -1 at L_max, -1 beyond; times ``factor``. [B] -> [B]."""
+    start = max_len - buffer
+    ramp = (start - lengths.to(torch.float32)) / max(buffer, 1)
+    return factor * ramp.clamp(min=-1.0, max=0.0)
+
+
+def kl_k2(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    """k2 = (log pi - log pi_ref)^2 / 2 per token (Schulman 2020): low variance, >= 0; its gradient is the
+    one of KL(pi || ref) on samples from pi (REINFORCE++-baseline's KL loss)."""
+    return 0.5 * (logp - ref_logp) ** 2

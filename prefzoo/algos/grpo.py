@@ -4,6 +4,12 @@ Intuition: no critic; each sample is judged against its own group. A_i = (R_i - 
 over the G samples of a prompt, applied to every token; clipped ratio surrogate; KL to the reference
 in the loss with the k3 estimator pi_ref/pi - log(pi_ref/pi) - 1 (eq. 4), weight beta.
 Shapes: scores [B] (G rows per prompt, group-major), token tensors [B, R].
+
+The GRPO family (dapo, dr-grpo, gspo, cispo) subclasses this class and changes its options:
+``scale_rewards`` (group | batch | none: what the centred reward is divided by), the shared options of
+the online loop ``loss_agg`` and ``epsilon_low`` / ``epsilon_high``, and the policy term. prefzoo's
+default aggregation is ``token-mean`` (over the global batch's tokens); the paper's eq. 3 is
+``seq-mean-token-mean`` (TRL's loss_type "grpo"). The k3 term is aggregated like the policy term.
 """
 from __future__ import annotations
 
@@ -11,8 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
-from prefzoo.api import (AdvantageInput, Advantages, OnlineAlgorithm, OnlineBatch, OnlineConfig, group_normalized,
-                         kl_k3, register, sequence_advantages, shaped_rewards)
+from prefzoo.api import (SCALE_REWARDS, AdvantageInput, Advantages, OnlineAlgorithm, OnlineBatch, OnlineConfig,
+                         group_advantages, kl_k3, register, sequence_advantages, shaped_rewards)
 
 
 @register("grpo")
@@ -24,18 +30,23 @@ class GRPO(OnlineAlgorithm):
     class Config(OnlineConfig):
         samples_per_prompt: int = 8       # G, the group size (the paper uses 64 on maths)
         beta: float = 0.04                # weight of the k3 KL term (paper: 0.04)
+        scale_rewards: str = "group"      # group (the paper) | batch (std of the whole batch) | none (Dr. GRPO)
 
         def __post_init__(self):
             super().__post_init__()
             if self.samples_per_prompt < 2:
-                raise ValueError("grpo needs samples_per_prompt >= 2 (advantages are normalised in the group)")
+                raise ValueError("grpo and its family need samples_per_prompt >= 2 (advantages are normalised "
+                                 "in the group)")
+            if self.scale_rewards not in SCALE_REWARDS:
+                raise ValueError(f"scale_rewards must be one of {', '.join(SCALE_REWARDS)}, not {self.scale_rewards!r}")
 
     def rewards(self, scores, kl_tok, lengths, beta):
         return shaped_rewards(scores, kl_tok, lengths, None)  # the KL goes into the loss, not the reward
 
     def advantages(self, inp: AdvantageInput) -> Advantages:
-        return sequence_advantages(group_normalized(inp.scores, inp.group_size), inp.mask)
+        adv = group_advantages(inp.scores, inp.group_size, self.config.scale_rewards, reduce_sum=inp.reduce_sum)
+        return sequence_advantages(adv, inp.mask)
 
     def extra_loss(self, b: OnlineBatch, total: torch.Tensor, metrics: dict):
-        k3 = b.mean(kl_k3(b.logps, b.ref_logps))  # eq. 4, a token-level mean
+        k3 = self.aggregate(b, kl_k3(b.logps, b.ref_logps))  # eq. 4, aggregated like the policy term
         return total + b.beta * k3, {**metrics, "kl_k3": k3.detach()}

@@ -11,6 +11,11 @@ Loss: r = log pi(y|x) - log pi_ref(y|x);
 Weighting: the loss is the plain mean over the batch, so each example counts once and the
 desirable:undesirable mix of the batch sets their relative weight; the paper recommends choosing
 lambda_D, lambda_U so that lambda_D * n_D / (lambda_U * n_U) lies in [1, 4/3].
+``loss_type: apo_zero_unpaired`` (TRL's KTO option of that name; D'Oosterlinck et al. 2024, "Anchored
+Preference Optimization", arXiv 2408.06266, the unpaired form of APO-zero, eq. 7): no reference point,
+desirable lambda_D * (1 - sigma(beta r)), undesirable lambda_U * sigma(beta r): raise good completions and
+lower bad ones, each anchored at the reference alone. (An option here rather than a new name: same data,
+same weights, same inputs; z0 is still logged as ``kl`` but unused.)
 Shapes: logps, length, label, mismatched [B] (label 1 desirable, 0 undesirable); loss scalar.
 """
 from __future__ import annotations
@@ -33,8 +38,11 @@ class KTO(Objective):
         beta: float = 0.1                # reward scale / KL strength, as in DPO
         desirable_weight: float = 1.0    # lambda_D: raise it when desirable examples are scarce
         undesirable_weight: float = 1.0  # lambda_U: raise it when undesirable examples are scarce
+        loss_type: str = "kto"           # kto | apo_zero_unpaired (APO-zero on unpaired data, no z0)
 
         def __post_init__(self):
+            if self.loss_type not in ("kto", "apo_zero_unpaired"):
+                raise ValueError(f"loss_type must be kto or apo_zero_unpaired, not {self.loss_type!r}")
             if self.beta <= 0:
                 raise ValueError(f"beta must be > 0, got {self.beta}")
             if self.desirable_weight <= 0 or self.undesirable_weight <= 0:
@@ -46,8 +54,12 @@ class KTO(Objective):
         r = policy.logps - reference.logps
         z0 = (policy.mismatched - reference.mismatched).mean().clamp(min=0).detach()
         good = policy.label
-        desirable = cfg.desirable_weight * (1 - torch.sigmoid(cfg.beta * (r - z0)))
-        undesirable = cfg.undesirable_weight * (1 - torch.sigmoid(cfg.beta * (z0 - r)))
+        if cfg.loss_type == "apo_zero_unpaired":  # APO eq. 7, unpaired: anchored at the reference, no z0
+            desirable = cfg.desirable_weight * (1 - torch.sigmoid(cfg.beta * r))
+            undesirable = cfg.undesirable_weight * torch.sigmoid(cfg.beta * r)
+        else:
+            desirable = cfg.desirable_weight * (1 - torch.sigmoid(cfg.beta * (r - z0)))
+            undesirable = cfg.undesirable_weight * (1 - torch.sigmoid(cfg.beta * (z0 - r)))
         per_example = good * desirable + (1 - good) * undesirable
         reward = (cfg.beta * r).detach()
         n_good, n_bad = good.sum(), (1 - good).sum()

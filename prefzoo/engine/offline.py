@@ -56,6 +56,26 @@ def _typed(kind: str, sums: torch.Tensor, lens: torch.Tensor, batch: list[Encode
     return SeqLogps(sums, lens)
 
 
+@contextlib.contextmanager
+def _sum_sq_probs_of(model, loss_mask: torch.Tensor, out: list):
+    """While open, each forward of ``model`` appends to ``out`` the per-row sum over completion tokens of
+    log sum_v pi(v | prefix)^2 (no grad), read from its logits as they come out, one row at a time so no
+    second [B, T, V] tensor is held; positions aligned as ``Policy.forward_logps`` aligns them."""
+    def hook(_module, _args, output):
+        with torch.no_grad():
+            logits = output.logits.detach()
+            mask = loss_mask[:, loss_mask.shape[1] - logits.shape[1] + 1:]  # position t scores token t+1
+            rows = [torch.logsumexp(2 * (x.float() if x.dtype in (torch.bfloat16, torch.float16) else x)
+                                    .log_softmax(-1), -1) for x in logits[:, :-1]]
+            out.append((torch.stack(rows) * mask).sum(-1))
+
+    handle = model.register_forward_hook(hook)
+    try:
+        yield out
+    finally:
+        handle.remove()
+
+
 def _mismatched(encoded: list[Encoded], kind: str, room_of) -> dict[int, list[int]] | None:
     """KTO's KL baseline pairs each prompt with the next record's completion (fixed, so it caches)."""
     if kind != UNPAIRED:
@@ -87,7 +107,7 @@ def reference_table(policy: Policy, encoded: list[Encoded], kind: str, mismatche
                               digest_size=16).hexdigest()
         path = Path(cache_dir) / "reference" / f"{key}.pt"
         if path.exists():
-            return torch.load(path)
+            return torch.load(path, weights_only=True)
     table: dict[int, torch.Tensor] = {}
     for start in range(0, len(encoded), batch_size):
         chunk = encoded[start: start + batch_size]
@@ -160,13 +180,20 @@ class PolicyForward:
         self.policy, self.needs_reference, self.ref_table = policy, objective.needs_reference, ref_table
         self.module = policy.model
         self.forward_only = self.needs_reference and ref_table is None  # an extra forward per step (FLOPs)
+        self.sum_sq = objective.needs_sum_sq_probs
+        if self.sum_sq and objective.data_kind != PAIRS:
+            raise JobError(f"{objective.name}: needs_sum_sq_probs is for pairs, not {objective.data_kind!r}")
 
     def inputs(self, model, batch: list[Encoded], data: Encoding):
         prompts, comps = _completion_rows(batch, data.kind, data.mismatched)
         seqs = self.policy.sequences(prompts, comps)
-        tok = self.policy.forward_logps(seqs, model)
+        sq: list[torch.Tensor] = []
+        with _sum_sq_probs_of(model, seqs.loss_mask, sq) if self.sum_sq else contextlib.nullcontext():
+            tok = self.policy.forward_logps(seqs, model)
         logp, lens = tok.sum(-1), seqs.loss_mask.sum(-1).to(tok.dtype)
         pol = _typed(data.kind, logp, lens, batch, data.soft)
+        if self.sum_sq:
+            pol.log_sum_sq_probs = _typed(PAIRS, sq[0].to(logp), lens, batch, False)
         if not self.needs_reference:
             return pol, None
         if self.ref_table is not None:
@@ -304,7 +331,7 @@ def step(job: Job, objective: Objective, fwd, data: Encoding, run: Run, acc, ste
         row = run.tracker.log(done, {**reduced, **known, "epoch": epoch, "lr": run.schedule.get_last_lr()[0],
                                      "tokens": run.tokens, "step_s": step_s,
                                      **throughput(acc, step_tokens, step_s, flops, run.bf16)})
-    if train.checkpoint_every and done % train.checkpoint_every == 0 and done < run.total:
+    if (train.checkpoint_every and done % train.checkpoint_every == 0) or done == run.total:  # 0: only the end
         run.ckpt.save_once(acc, done, acc.unwrap_model(run.model), run.optimizer, run.schedule,
                            extra={"tokens": run.tokens})
         run.last_ckpt = done

@@ -3,13 +3,17 @@
 Per step, four phases (CleanRL's shape), each calling the algorithm's hook (``prefzoo.api.OnlineAlgorithm``):
 
     collect    this process's prompts of the step, k samples each (KV-cache decoder, seeded draws)
-    feedback   algo.feedback: scores of the responses (or preferences, or a baseline decode)
+    feedback   algo.feedback: scores of the responses (or preferences, or a baseline decode); where
+               algo.keep_groups drops groups (DAPO's dynamic sampling), more collect + feedback rounds
+               of fresh prompts refill the batch, at most algo.max_sampling_rounds (``collect_groups``)
     prepare    reference and old log-probs, critic values, KL per token; algo.rewards; algo.advantages
     update     epochs x minibatches of whole prompt groups (a permutation keyed by seed, step, epoch);
                algo.loss per minibatch, one optimizer step each
 
 then the KL controller, the log row and the checkpoint. The only capability the loop asks about is
-``uses_critic`` (it must build the value model).
+``uses_critic`` (it must build the value model). ``Scores.train_rows`` (rows left out of the loss) and
+the minibatch's row count (``OnlineBatch.row_norm``, for the per-sequence loss aggregations) are
+generic: the loop never branches on an algorithm's name.
 """
 from __future__ import annotations
 
@@ -24,9 +28,10 @@ from prefzoo.api import AdvantageInput, Advantages, FeedbackInput, OnlineAlgorit
 from prefzoo.data.records import PROMPTS
 from prefzoo.engine.loop import (Checkpoints, accelerator_for, check_finite, generation_model, grad_norm,
                                  make_optimizer, make_schedule, sharding, trim_metrics)
-from prefzoo.engine.online_parts import (PROMPT_OVER_LIMIT, KLController, StepClock, _draw_seed, _prompt_order,
-                                         _rows_of, apply_no_eos_penalty, critic_values, encode_prompts, make_critic,
-                                         minibatch_rows, rollout_engine, step_row)
+from prefzoo.engine.online_parts import (PROMPT_OVER_LIMIT, REFILL_SEED_STRIDE, KLController, StepClock, _draw_seed,
+                                         _prompt_order, _refill_order, _rows_of, apply_no_eos_penalty, assemble_groups,
+                                         critic_values, encode_prompts, loss_mask, make_critic, minibatch_rows,
+                                         rollout_engine, step_row)
 from prefzoo.engine.rollout import Draws, Rollout, response_logps, sample
 from prefzoo.engine.tracking import Tracker
 from prefzoo.job import Job, JobError, TrainResult
@@ -64,13 +69,17 @@ class Prepared:
 
 
 # ----------------------------------------------------------------------------- the phases
-def collect(run: OnlineRun, step: int, clock: StepClock) -> tuple[Rollout, list[int]]:
-    """This process's prompts of ``step`` (every P-th of a seeded order), each repeated k times (group-major)."""
+def collect(run: OnlineRun, step: int, clock: StepClock, round_: int = 0) -> tuple[Rollout, list[int]]:
+    """This process's prompts of ``step`` (every P-th of a seeded order), each repeated k times (group-major).
+    ``round_`` > 0: a refill round of dynamic sampling, with its own seeded prompts and draws."""
     cfg, acc, k, P = run.cfg, run.acc, run.algo.samples_per_prompt, run.acc.num_processes
-    idx = _prompt_order(len(run.prompts), run.job.seed, step, cfg.prompts_per_step)[acc.process_index::P]
+    order = (_prompt_order(len(run.prompts), run.job.seed, step, cfg.prompts_per_step) if round_ == 0 else
+             _refill_order(len(run.prompts), run.job.seed, step, round_, cfg.prompts_per_step))
+    idx = order[acc.process_index::P]
     rows_p = [run.prompts[i] for i in idx for _ in range(k)]
     rows_ids = [run.prompt_ids[i] for i in idx for _ in range(k)]
-    draws = Draws(_draw_seed(run.job.seed, step), cfg.prompts_per_step * k, _rows_of(acc.process_index, P, len(idx), k))
+    draws = Draws(_draw_seed(run.job.seed, step) + REFILL_SEED_STRIDE * round_, cfg.prompts_per_step * k,
+                  _rows_of(acc.process_index, P, len(idx), k))
     with clock.timed("generate"):
         if run.vllm_engine is not None:
             ro = run.vllm_engine.sample(run.job.policy, rows_p, rows_ids, max_new_tokens=cfg.max_new_tokens,
@@ -80,8 +89,36 @@ def collect(run: OnlineRun, step: int, clock: StepClock) -> tuple[Rollout, list[
                 ro = sample(run.job.policy, rows_p, rows_ids, max_new_tokens=cfg.max_new_tokens,
                             temperature=cfg.temperature, top_p=cfg.top_p, model=gen_model, backend=run.backend,
                             draws=draws, synced=synced, batch_size=cfg.rollout_batch_size)
-    clock.tokens = sum(len(p) for p in ro.prompt_ids) + float(ro.lengths.sum())  # prompt + response
+    clock.tokens += sum(len(p) for p in ro.prompt_ids) + float(ro.lengths.sum())  # prompt + response
     return ro, idx
+
+
+def collect_groups(run: OnlineRun, step: int, clock: StepClock) -> tuple[Rollout, list[int], Scores, dict]:
+    """collect + feedback; where the algorithm's ``keep_groups`` drops groups (DAPO's dynamic sampling),
+    refill rounds: each round samples fresh prompts for every slot (a prompt position of the step), and
+    a slot takes the first of its groups that is kept, or its round-0 group when ``max_sampling_rounds``
+    run out (counted). A slot's candidates depend on (seed, step, round, position) only, so the batch is
+    the same on any number of processes. Returns the batch and the logged counts."""
+    k = run.algo.samples_per_prompt
+    ro, idx = collect(run, step, clock)
+    fb = feedback(run, ro, idx, clock)
+    keep = run.algo.keep_groups(fb, k)
+    if keep is None:
+        return ro, idx, fb, {}
+    parts = [(ro, fb, keep.cpu())]
+    device = ro.response_mask.device
+    while len(parts) < run.algo.max_sampling_rounds:
+        open_slots = torch.stack([p[2] for p in parts]).any(0).logical_not().sum().float().to(device)
+        if float(run.acc.reduce(open_slots, reduction="sum")) == 0:  # the same decision on every process
+            break
+        more, more_idx = collect(run, step, clock, round_=len(parts))
+        more_fb = feedback(run, more, more_idx, clock)
+        parts.append((more, more_fb, run.algo.keep_groups(more_fb, k).cpu()))
+    ro, fb, counts = assemble_groups(parts, k)
+    sampled, kept, filled = run.acc.reduce(torch.tensor(counts, dtype=torch.float32, device=device),
+                                           reduction="sum").tolist()
+    return ro, idx, fb, {"sampling_rounds": float(len(parts)), "groups_kept_fraction": kept / max(sampled, 1.0),
+                         "groups_filled": filled}
 
 
 def feedback(run: OnlineRun, ro: Rollout, idx: list[int], clock: StepClock) -> Scores:
@@ -141,15 +178,17 @@ def update(run: OnlineRun, ro: Rollout, fb: Scores, prep: Prepared, beta: float,
             mb, r = ro.select(rows), torch.as_tensor(rows, device=device)
             # every process's tokens / processes: DDP averages gradients, so each process divides its
             # token sum by this and the average is one mean over the whole minibatch
-            norm = acc.reduce(mb.response_mask.sum() * weight, reduction="sum") / P
+            mask, trains = loss_mask(mb.response_mask, fb.train_rows, r)
+            norm = acc.reduce(mask.sum() * weight, reduction="sum") / P
+            row_norm = acc.reduce(trains * weight, reduction="sum") / P  # rows, for the seq-mean aggregations
             groups = torch.as_tensor(rows[::k], device=device) // k
             with acc.autocast():
                 batch = OnlineBatch(response_logps(run.model, mb, cfg.temperature), prep.old_logps[r],
-                                    mb.response_mask, prep.adv.advantages[r], prep.ref_logps[r],
+                                    mask, prep.adv.advantages[r], prep.ref_logps[r],
                                     critic_values(run.critic, mb) if run.critic is not None else None,
                                     None if prep.old_values is None else prep.old_values[r],
                                     None if prep.adv.returns is None else prep.adv.returns[r],
-                                    None if fb.labels is None else fb.labels[groups], beta, norm)
+                                    None if fb.labels is None else fb.labels[groups], beta, norm, row_norm)
                 out = run.algo.loss(batch)
             check_finite(step, "loss", out.loss, last_ckpt)
             acc.backward(out.loss * weight if weight != 1.0 else out.loss)
@@ -230,8 +269,7 @@ def train_online(job: Job, algo: OnlineAlgorithm) -> TrainResult:
                disable=not (job.train.progress and acc.is_main_process), leave=False)
     for step in range(start, cfg.steps):
         clock, beta = StepClock(), kl_ctl.value
-        ro, idx = collect(run, step, clock)
-        fb = feedback(run, ro, idx, clock)
+        ro, idx, fb, sampling = collect_groups(run, step, clock)
         prep = prepare(run, ro, fb, beta, reduce_sum)
         with clock.timed("train"):
             sums, n_updates = update(run, ro, fb, prep, beta, step, params, last_ckpt)
@@ -243,12 +281,12 @@ def train_online(job: Job, algo: OnlineAlgorithm) -> TrainResult:
         if done % job.train.log_every == 0 or done == cfg.steps:
             row = step_row(acc, cfg, clock, sums, n_updates, ro, fb, prep.adv, prep.kl_seq, prep.old_values,
                            reduce_sum, extra["n_policy"], extra["n_critic"], extra["bf16"])
-            row = tracker.log(done, {**row, "beta": beta, "lr": run.schedule.get_last_lr()[0],
+            row = tracker.log(done, {**row, **sampling, "beta": beta, "lr": run.schedule.get_last_lr()[0],
                                      "prompts_dropped": extra["report"].total_dropped})
             history.append(row)
             bar.set_postfix(reward=f"{row.get('reward_mean', float('nan')):.3f}", kl=f"{row['kl']:.2f}")
         bar.update(1)
-        if job.train.checkpoint_every and (done % job.train.checkpoint_every == 0 or done == cfg.steps):
+        if done == cfg.steps or (job.train.checkpoint_every and done % job.train.checkpoint_every == 0):
             ckpt.save_once(acc, done, trainable, run.optimizer, run.schedule, extra={"beta": kl_ctl.value})
             last_ckpt = done
     bar.close()
@@ -272,5 +310,5 @@ def finish(run: OnlineRun, extra: dict, history: list[dict], started: float, gen
     return TrainResult(job.policy, history, info, artifacts)
 
 
-__all__ = ["OnlineRun", "train_online", "collect", "feedback", "prepare", "update", "setup", "KLController",
+__all__ = ["OnlineRun", "train_online", "collect", "collect_groups", "feedback", "prepare", "update", "setup", "KLController",
            "encode_prompts", "critic_values", "make_critic", "apply_no_eos_penalty", "PROMPT_OVER_LIMIT"]

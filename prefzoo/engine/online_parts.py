@@ -117,6 +117,87 @@ def _prompt_order(n: int, seed: int, step: int, per_step: int) -> list[int]:
     return out
 
 
+REFILL_SEED_STRIDE = 104729  # a refill round's draws: the step's seed + this * round (a prime, not 7919's multiple)
+
+
+def _refill_order(n: int, seed: int, step: int, round_: int, per_step: int) -> list[int]:
+    """The prompts of refill round ``round_`` >= 1 of ``step`` (dynamic sampling): a permutation keyed by
+    (seed, step, round), cycled when the prompt set is smaller than a step."""
+    g = torch.Generator().manual_seed(((seed * 1_000_003 + step) * 7919 + round_) * 131 + 7)
+    perm = torch.randperm(n, generator=g).tolist()
+    return [perm[i % n] for i in range(per_step)]
+
+
+def _pad_to(t: torch.Tensor, left: int, right: int, value=0) -> torch.Tensor:
+    return torch.nn.functional.pad(t, (left, right), value=value) if left or right else t
+
+
+def concat_rollouts(parts: list[Rollout]) -> Rollout:
+    """Rollouts stacked row-wise, re-padded to the widest prompt (left) and response (right) block."""
+    if len(parts) == 1:
+        return parts[0]
+    P = max(p.prompt_width for p in parts)
+    R = max(p.response_mask.shape[1] for p in parts)
+    cols: dict[str, list] = {f: [] for f in ("input_ids", "attention_mask", "position_ids")}
+    for p in parts:
+        left, right = P - p.prompt_width, R - p.response_mask.shape[1]
+        pad = int(p.input_ids[p.attention_mask == 0][0]) if bool((p.attention_mask == 0).any()) else 0
+        cols["input_ids"].append(_pad_to(p.input_ids, left, right, pad))
+        cols["attention_mask"].append(_pad_to(p.attention_mask, left, right))
+        cols["position_ids"].append(_pad_to(p.position_ids, left, right))
+    out = {f: torch.cat(v) for f, v in cols.items()}
+    for f in ("response_mask", "sampler_logps", "entropy"):
+        vals = [getattr(p, f) for p in parts]
+        out[f] = None if any(v is None for v in vals) else torch.cat(
+            [_pad_to(v, 0, R - v.shape[1]) for v in vals])
+    lists = {f: [x for p in parts for x in getattr(p, f)] for f in ("prompts", "prompt_ids", "response_ids", "texts")}
+    return Rollout(**lists, **out, eos=torch.cat([p.eos for p in parts]))
+
+
+def assemble_groups(parts: list, k: int):
+    """The batch from refill rounds ``parts`` [(Rollout, Scores, keep [groups] bool)], all over the same
+    slots: slot j takes its group from the first round that kept it, else from round 0 (a filler). Rows
+    stay in slot order (the minibatch plan's layout). Returns the rollout, its Scores and this process's
+    counts: groups sampled, groups kept (of those sampled), slots filled with a dropped group."""
+    from prefzoo.api import Scores  # the engine's view of the phase types
+
+    n = len(parts[0][2])
+    src = [next((i for i, (_, _, keep) in enumerate(parts) if keep[j]), 0) for j in range(n)]
+    pieces, at, offset = [], {}, 0
+    for i, (ro, fb, _) in enumerate(parts):
+        slots = [j for j in range(n) if src[j] == i]
+        if slots:
+            rows = [j * k + r for j in slots for r in range(k)]
+            pieces.append((ro.select(rows), fb, torch.as_tensor(rows, device=fb.scores.device)))
+            at.update({j: offset + m * k for m, j in enumerate(slots)})
+            offset += len(rows)
+    perm = [at[j] + r for j in range(n) for r in range(k)]  # concatenated rows -> slot order
+    merged = {}
+    for name in ("scores", "labels", "baseline", "train_rows"):
+        vals = [getattr(fb, name) for _, fb, _ in pieces]
+        if any(v is None for v in vals):
+            merged[name] = None
+            continue
+        order = torch.as_tensor(perm, device=vals[0].device)
+        if name == "labels":  # one label per pair of rows (2i, 2i+1)
+            merged[name] = torch.cat([v[t[::2] // 2] for v, (_, _, t) in zip(vals, pieces)])[order[::2] // 2]
+        else:
+            merged[name] = torch.cat([v[t] for v, (_, _, t) in zip(vals, pieces)])[order]
+    ro = concat_rollouts([p[0] for p in pieces])
+    counts = [n * len(parts), sum(int(keep.sum()) for _, _, keep in parts),
+              sum(not any(bool(keep[j]) for _, _, keep in parts) for j in range(n))]
+    return (ro if perm == list(range(len(perm))) else ro.select(perm)), Scores(**merged), counts
+
+
+def loss_mask(response_mask: torch.Tensor, train_rows: torch.Tensor | None, r: torch.Tensor):
+    """The minibatch's loss mask [B, R] and its training row count: the response tokens, less the rows
+    the feedback left out of the loss (``Scores.train_rows``)."""
+    if train_rows is None:
+        return response_mask, torch.tensor(float(response_mask.shape[0]), device=response_mask.device)
+    keep = train_rows[r].to(response_mask.device)
+    return response_mask * keep.unsqueeze(-1).to(response_mask.dtype), keep.float().sum()
+
+
 def minibatch_rows(n_prompts: int, k: int, minibatches: int, seed: int, step: int, epoch: int, process: int,
                    processes: int) -> list[list[int]]:
     """This process's local rows of each minibatch of one epoch. The step's prompts (global positions
