@@ -4,7 +4,8 @@ Top to bottom: read the recipe -> build (or load the cached) base -> per seed: s
 pairs once (the label budget) and the base's evaluation samples -> for each arm x seed, on a fresh
 copy of the base: run the algorithm, evaluate with the one evaluator, write the arm's folder ->
 tables and plots. An arm that raises is recorded as failed and the others go on; finished arms
-(an ``eval.json`` in their folder) are skipped when the command is run again.
+(an ``eval.json`` in their folder) are skipped when the command is run again if their fingerprint (resolved
+config, base hash, data hash, package version) matches, and refused otherwise unless ``--overwrite``.
 
 Under ``accelerate launch`` every process runs this same control flow (training is collective) and
 computes the same things (pairs, evaluation: redundantly, so no process idles at a collective while
@@ -15,27 +16,27 @@ there, the human pairs, did an arm fail anywhere) is decided once and shared (``
 from __future__ import annotations
 
 import json
-import random
 import shlex
+import shutil
 import sys
 import time
 import traceback
-from functools import partial
+import types
 from pathlib import Path
 
 import yaml
 
 from prefzoo import registry
-from prefzoo.provenance import write_environment
-from prefzoo.compare_recipe import (BASE_ARM, Arm, ArmSpec, CompareRecipe, expand_arms,  # noqa: F401 (re-exported)
-                                    load_compare_recipe)
+from prefzoo.compare_data import (data_fingerprint, data_hash, pair_source, read_jsonl, seed_data, setup_gold,
+                                  train_rows, write_atomic, write_jsonl)
+from prefzoo.provenance import arm_fingerprint, fingerprint_diff, pairs_fingerprint, write_environment
+from prefzoo.compare_recipe import (BASE_ARM, Arm, ArmSpec, CompareRecipe, arm_dir_of,  # noqa: F401 (re-exported)
+                                    check_name, expand_arms, load_compare_recipe, pairs_path_of)
 from prefzoo.config import ConfigError, to_dict
-from prefzoo.data.loaders import records_from_list
-from prefzoo.data.records import PAIRS, PROMPTS
 from prefzoo.dist import barrier, from_main, gather, is_main, main_first, world_size
 from prefzoo.engine.loop import accelerator_for, seed_everything
 from prefzoo.engine.tracking import Tracker
-from prefzoo.eval.evaluator import evaluate, sample
+from prefzoo.eval.evaluator import evaluate
 from prefzoo.eval.metric import anchor as anchor_metrics
 from prefzoo.eval.metric import resolve_metrics
 from prefzoo.job import Job
@@ -59,40 +60,6 @@ def build_base(recipe: CompareRecipe, world):
     return world.build_base(recipe.base, recipe.cache_dir)  # the world reads its own base config
 
 
-def human_pairs(base, world, rows: list[dict], budget: int, seed: int, max_new_tokens: int) -> list[dict]:
-    """The label budget: two base samples per prompt, labelled by the world's simulated raters."""
-    rng = random.Random(f"raters:{seed}")
-    seed_everything(seed)
-    picked = [rows[i % len(rows)] for i in range(budget)]
-    prompts = [r["prompt"] for r in picked]
-    a = base.generate(prompts, max_new_tokens=max_new_tokens, temperature=1.0)
-    b = base.generate(prompts, max_new_tokens=max_new_tokens, temperature=1.0)
-    out = []
-    for r, x, y in zip(picked, a, b):
-        if not x.strip() or not y.strip():
-            continue  # an empty sample cannot be a record; counted by the caller (budget - kept)
-        first = world.rate_pair(r, x, y, rng) >= 0.5
-        out.append({"prompt": r["prompt"], "chosen": x if first else y, "rejected": y if first else x,
-                    "category": r["category"]})
-    return out
-
-
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    _write_atomic(path, "".join(json.dumps(r) + "\n" for r in rows))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Write then rename: an interrupted run never leaves a torn file that a rerun would trust."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-
-
 def run_arm(arm: Arm, seed: int, base, world, seed_data: dict, recipe: CompareRecipe, out: Path,
             base_eval_texts: list[str], eval_rows: list[dict],
             recipe_dir: Path | None = None) -> tuple[dict, dict, list[dict]]:
@@ -102,7 +69,7 @@ def run_arm(arm: Arm, seed: int, base, world, seed_data: dict, recipe: CompareRe
     Raises on failure. Writes only config.yaml and metrics (main process); ``write_arm`` writes the rest."""
     from prefzoo.runner import AlgorithmSpec, train_one  # compare -> runner, never back
 
-    arm_dir = out / "arms" / arm.name / f"seed-{seed}"
+    arm_dir = arm_dir_of(out, arm.name, seed)
     started = time.time()
     config = {"arm": arm.name, "algorithm": arm.algorithm, "seed": seed, "params": arm.params,
               "train": to_dict(arm.train)}
@@ -156,11 +123,15 @@ def _finished(done: Path) -> dict | None:
     return {**saved["row"], **feedback_columns(saved.get("info", {}))}
 
 
-def write_arm(arm_dir: Path, row: dict, info: dict, per_prompt: list[dict]) -> None:
-    """A finished arm's files; ``eval.json`` last, since it marks the arm as done for reruns."""
-    _write_jsonl(arm_dir / "samples.jsonl", per_prompt)
+def write_arm(arm_dir: Path, row: dict, info: dict, per_prompt: list[dict], fingerprint: dict | None = None) -> None:
+    """A finished arm's files; ``eval.json`` last, since it marks the arm as done for reruns (its
+    ``fingerprint`` says what it was trained from). A finished arm is never resumed: its checkpoints go."""
+    write_jsonl(arm_dir / "samples.jsonl", per_prompt)
     (arm_dir / "error.txt").unlink(missing_ok=True)
-    _write_atomic(arm_dir / "eval.json", json.dumps({"row": row, "info": info}, indent=2, default=str))
+    for ckpts in [c for c in arm_dir.rglob("checkpoints") if c.is_dir()]:
+        shutil.rmtree(ckpts, ignore_errors=True)
+    write_atomic(arm_dir / "eval.json", json.dumps({"row": row, "info": info, "fingerprint": fingerprint},
+                                                    indent=2, default=str))
 
 
 def _attempt(arm: Arm, seed: int, context: tuple) -> tuple[tuple | None, tuple | None, float]:
@@ -201,29 +172,6 @@ def _attempts(arms: list[Arm], seed: int, context: tuple, workers: int):
         _FORKED = ()
 
 
-def _seed_data(recipe: CompareRecipe, base, world, out: Path, seed: int, eval_rows: list[dict], say):
-    """One seed's shared material: the human pairs (sampled once, the label budget), the train prompts,
-    and the base's evaluation samples."""
-    t = time.time()
-    pairs_path = out / "data" / f"seed-{seed}" / "human_pairs.jsonl"
-    train_rows = world.prompts("train", recipe.train_prompts, seed)
-    if not from_main(pairs_path.exists):
-        # every process samples (same seed, same base), so none waits long at the broadcast below
-        sampled = human_pairs(base, world, train_rows, recipe.label_budget, seed, recipe.sample_max_new_tokens)
-        if is_main():
-            _write_jsonl(pairs_path, sampled)
-    raw_pairs = from_main(lambda: _read_jsonl(pairs_path))  # main's file is what every process learns from
-    pairs, report = records_from_list(raw_pairs, PAIRS)
-    prompts_ds, _ = records_from_list([{"prompt": r["prompt"], "category": r["category"]} for r in train_rows],
-                                      PROMPTS)
-    base_eval_texts = sample(base, [r["prompt"] for r in eval_rows], recipe.eval)[0]
-    empty = recipe.label_budget - len(raw_pairs)
-    say(f"[stage] seed {seed}: {report.kept} human pairs of budget {recipe.label_budget} ({empty} skipped: "
-        f"an empty sample; {report.total_dropped} dropped: {report.as_dict()['dropped']}), "
-        f"base samples, {time.time() - t:.1f} s")
-    return {PAIRS: pairs, PROMPTS: prompts_ds}, base_eval_texts
-
-
 def _arm_summary(row: dict) -> str:
     """The log line's numbers: whichever of the headline metrics this recipe evaluates."""
     parts = [f"{label} {row[key]:{fmt}}" for key, label, fmt in
@@ -232,17 +180,17 @@ def _arm_summary(row: dict) -> str:
     return "  ".join(parts)
 
 
-def _record(arm: Arm, seed: int, outcome, failure, seconds: float, out: Path, say) -> dict:
+def _record(arm: Arm, seed: int, outcome, failure, seconds: float, out: Path, say, fingerprint: dict) -> dict:
     """An attempt's row; the arm's files (main process). Every process learns whether the arm failed
     anywhere, so all take the same branch (and none is left alone in a later collective). A failure
     inside a collective on some processes only is not caught here: the others wait in that collective
     until the process group times out."""
-    arm_dir = out / "arms" / arm.name / f"seed-{seed}"
+    arm_dir = arm_dir_of(out, arm.name, seed)
     failures = [(r, f) for r, f in enumerate(gather(failure)) if f is not None]
     if not failures:
         row, info, per_prompt = outcome
         if is_main():
-            write_arm(arm_dir, row, info, per_prompt)
+            write_arm(arm_dir, row, info, per_prompt, fingerprint)
         say(f"[arm] {arm.name} seed {seed}: {_arm_summary(row)}  ({seconds:.1f} s)")
         return row
     where, (error, _) = failures[0]
@@ -256,64 +204,136 @@ def _record(arm: Arm, seed: int, outcome, failure, seconds: float, out: Path, sa
             "seed": seed, "status": "failed", "wall_s": round(seconds, 2), "error": error}
 
 
-def _run_seed(arms: list[Arm], seed: int, context: tuple, recipe: CompareRecipe, out: Path, say) -> list[dict]:
-    """Every arm on one seed, in the recipe's order; arms finished by an earlier run are reused."""
+def _run_seed(arms: list[Arm], seed: int, context: tuple, recipe: CompareRecipe, out: Path, say,
+              fingerprints: dict[str, dict], reuse: dict) -> list[dict]:
+    """Every arm on one seed, in the recipe's order; arms finished by an earlier run with the same
+    fingerprint (``reuse``: (arm, seed) -> row, decided by ``check_earlier``) are reused."""
     rows: dict[str, dict] = {}
     pending = []
     for arm in arms:
-        done = out / "arms" / arm.name / f"seed-{seed}" / "eval.json"
-        # main's answer for every process: a process that looked later could see the file main just wrote
-        earlier = from_main(partial(_finished, done))
+        earlier = reuse.get((arm.name, seed))
         if earlier is not None:
             rows[arm.name] = {**earlier, "reused": True}
-            say(f"[arm] {arm.name} seed {seed}: finished earlier, skipped")
+            say(f"[arm] {arm.name} seed {seed}: finished earlier with the same settings, skipped")
         else:
             pending.append(arm)
     for arm, (outcome, failure, seconds) in zip(pending, _attempts(pending, seed, context, recipe.workers)):
-        rows[arm.name] = _record(arm, seed, outcome, failure, seconds, out, say)
+        rows[arm.name] = _record(arm, seed, outcome, failure, seconds, out, say, fingerprints[arm.name])
     return [rows[arm.name] for arm in arms]
 
 
+def _pairs_fp(recipe: CompareRecipe, seed: int, base_hash: str) -> dict:
+    return {**pairs_fingerprint(recipe, seed, base_hash), **data_fingerprint(recipe)}
+
+
+def check_earlier(recipe: CompareRecipe, arms: list[Arm], out: Path, base_hash: str, world, source,
+                  eval_rows: list[dict], recipe_dir: Path | None, overwrite: bool) -> tuple[dict, set, list[str]]:
+    """What an earlier run in ``out`` left that this one may keep: ((arm, seed) -> row of each finished arm
+    whose fingerprint matches, the seeds whose human pairs must be sampled again, what differs and how).
+    What differs is refused by the caller unless ``overwrite`` (then it is redone). Main process only."""
+    reuse, resample, stale = {}, set(), []
+    for seed in recipe.seeds:
+        pairs_path = pairs_path_of(out, seed)
+        fp_path = pairs_path.with_name("human_pairs.fingerprint.json")
+        raw = None
+        if pairs_path.exists():
+            saved = json.loads(fp_path.read_text()) if fp_path.exists() else None
+            keys = fingerprint_diff(saved, _pairs_fp(recipe, seed, base_hash))
+            if keys:
+                stale.append(f"the human pairs of seed {seed} ({', '.join(keys)})")
+                resample.add(seed)
+            else:
+                raw = read_jsonl(pairs_path)
+        dh = data_hash(raw, train_rows(recipe, world, source, seed), eval_rows) if raw is not None else None
+        for arm in arms:
+            done = arm_dir_of(out, arm.name, seed) / "eval.json"
+            if not done.exists():
+                continue
+            saved = json.loads(done.read_text()).get("fingerprint")
+            wanted = arm_fingerprint(arm, seed, base_hash, dh or "(human pairs sampled again)", recipe, recipe_dir)
+            keys = fingerprint_diff(saved, wanted)
+            if keys:
+                stale.append(f"arm {arm.name} seed {seed} ({', '.join(keys)})")
+                if overwrite:
+                    done.unlink()  # a retraining that fails must not leave the old result marked done
+            else:
+                reuse[(arm.name, seed)] = _finished(done)
+    return reuse, resample, stale
+
+
 def run_compare(path: str | Path, out: str | Path | None = None, overrides: list[str] | None = None,
-                log=print) -> Path:
+                log=print, overwrite: bool = False) -> Path:
+    """Run the compare recipe at ``path`` into ``out`` (default ``runs/NAME``); the folder and the table."""
+    return compare_table(path, out, overrides, log, overwrite)[0]
+
+
+def compare_table(path: str | Path | dict, out: str | Path | None = None, overrides: list[str] | None = None,
+                  log=print, overwrite: bool = False) -> tuple[Path, list[dict]]:
+    """``run_compare``, returning (the output folder, the rows of results.csv: one per arm and seed)."""
     t_all = time.time()
     recipe = load_compare_recipe(path, overrides)
-    recipe_dir = Path(path).resolve().parent  # relative paths in the recipe (plugins, rules, metrics) resolve here
+    # relative paths in the recipe (plugins, rules, metrics) resolve in its folder (a dict's: the working directory)
+    recipe_dir = Path.cwd() if isinstance(path, dict) else Path(path).resolve().parent
     registry.load_plugins(recipe.plugins, base_dir=recipe_dir)
     # Under accelerate launch this creates the process group: from here on barriers and broadcasts are real.
     accelerator_for(recipe.train)
     say = log if is_main() else (lambda *_: None)  # one log, not one per process
-    out = Path(out or Path("results") / recipe.name)
-    command = "prefzoo compare " + " ".join(shlex.quote(a) for a in [str(path)] + (["--out", str(out)])
+    out = Path(out or Path("runs") / check_name(recipe.name, "the recipe's name"))  # never into results/
+    source = "<a recipe given as a dict>" if isinstance(path, dict) else str(path)
+    command = "prefzoo compare " + " ".join(shlex.quote(a) for a in [source] + (["--out", str(out)])
                                              + [x for o in overrides or [] for x in ("--set", o)])
-    if is_main():
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "recipe.yaml").write_text(yaml.safe_dump(to_dict(recipe), sort_keys=False))
-        write_environment(out)  # versions, CPU, threads, git commit: floats differ across machines
     arms = expand_arms(recipe)
     # metric files found once, from the recipe's folder: every arm (and forked worker) evaluates the same ones
     recipe.eval.metrics = anchor_metrics(recipe.eval.metrics, recipe_dir)
     metrics = resolve_metrics(recipe.eval.metrics)  # unknown names fail here, before any work
     world = make_world(recipe.world, recipe_dir)
+    source = pair_source(recipe, world, recipe_dir)  # a dataset's pairs, or None: sampled from the base
+    gold = setup_gold(recipe, world, arms, recipe_dir)  # eval.gold, and no arm trained on it
 
     t = time.time()
     base, base_info = build_base(recipe, world)
     how = "loaded" if recipe.model is not None else ("cached" if base_info.get("cached") else "built")
-    say(f"[stage] base ready in {time.time() - t:.1f} s ({how})")
+    say(f"[stage] base ready in {time.time() - t:.1f} s ({how}); gold: {gold}")
     eval_rows = world.prompts("eval", recipe.eval.prompts, 0)
+    base_hash = base.weights_hash()
+    reuse, resample, stale = from_main(lambda: check_earlier(recipe, arms, out, base_hash, world, source,
+                                                             eval_rows, recipe_dir, overwrite))
+    if stale and not overwrite:
+        raise ConfigError(f"{out} holds results made with other settings: {'; '.join(stale)}. Rerun with "
+                          f"--overwrite to redo what differs (what matches is kept), or choose another --out")
+    for item in stale:
+        say(f"[stage] --overwrite: redoing {item}")
+    if is_main():  # only now: a refused rerun leaves the earlier results' recipe and environment as they were
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "recipe.yaml").write_text(yaml.safe_dump(to_dict(recipe), sort_keys=False))
+        write_environment(out)  # versions, CPU, threads, git commit: floats differ across machines
 
     rows: list[dict] = []
     for seed in recipe.seeds:
-        seed_data, base_eval_texts = _seed_data(recipe, base, world, out, seed, eval_rows, say)
-        context = (base, world, seed_data, recipe, out, base_eval_texts, eval_rows, recipe_dir)
-        rows.extend(_run_seed(arms, seed, context, recipe, out, say))
+        shared, base_eval_texts, dh = seed_data(recipe, base, world, source, out, seed, eval_rows, say,
+                                                _pairs_fp(recipe, seed, base_hash), seed in resample)
+        context = (base, world, shared, recipe, out, base_eval_texts, eval_rows, recipe_dir)
+        fps = {arm.name: arm_fingerprint(arm, seed, base_hash, dh, recipe, recipe_dir) for arm in arms}
+        rows.extend(_run_seed(arms, seed, context, recipe, out, say, fps, reuse))
     if is_main():
         from prefzoo.eval.report import write_reports
 
         write_reports(out, rows, arms, world, command, time.time() - t_all, metrics)
     barrier()  # every process returns once the results exist
     say(f"[stage] total {time.time() - t_all:.1f} s; results in {out}")
-    return out
+    return out, rows
+
+
+class _CallableModule(types.ModuleType):
+    """This module is the Python API's ``prefzoo.compare(...)`` too (see ``prefzoo/__init__.py``)."""
+
+    def __call__(self, recipe, out=None, overrides: list[str] | None = None, *, overwrite: bool = False,
+                 log=print) -> list[dict]:
+        """Run a compare recipe (a YAML path or a dict); the table: one dict per arm and seed."""
+        return compare_table(recipe, out, overrides, log, overwrite)[1]
+
+
+sys.modules[__name__].__class__ = _CallableModule
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ from typing import Any
 from prefzoo import registry
 from prefzoo.config import REQUIRED, ConfigError, apply_overrides, from_dict, to_dict
 from prefzoo.eval.evaluator import EvalConfig
-from prefzoo.recipe import ModelConfig, TrainConfig, read_yaml
+from prefzoo.recipe import ModelConfig, TrainConfig, default_cache_dir, read_yaml
+from prefzoo.worlds.dataset import DataSource
 
 BASE_ARM = "base"  # the algorithm name of the untouched base
 
@@ -32,7 +34,12 @@ class CompareRecipe:
     base: dict = field(default_factory=dict)     # the world's base-building config, read by world.build_base
     model: ModelConfig | None = None   # a real base instead of the world's own (e.g. smollm2-135m-instruct)
     train_prompts: int = 256           # prompts online arms sample from
-    label_budget: int = 256            # human-labelled pairs (sampled from the base, rated by simulated raters)
+    label_budget: int | None = 256     # human-labelled pairs: sampled from the base and rated by the world's
+                                       # simulated raters; with `data:`, a seeded subsample of its train pairs
+                                       # (null: all of them)
+    data: DataSource | None = None     # your preference pairs (path, format, test_fraction | test_path, seed):
+                                       # the arms learn from their train split; world: dataset evaluates on the
+                                       # test split, another world (e.g. suite) on its own held-out prompts
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -40,7 +47,7 @@ class CompareRecipe:
     arms: list[ArmSpec] = field(default_factory=list)
     plugins: list[str] = field(default_factory=list)
     tracker: str = "none"              # none | wandb | tensorboard: one run per arm and seed, grouped by recipe
-    cache_dir: str = ".cache/prefzoo"
+    cache_dir: str = field(default_factory=default_cache_dir)  # $PREFZOO_CACHE, default ~/.cache/prefzoo
     workers: int = 1                   # arms trained side by side in forked processes (one process each)
     budget: str | None = None          # the name of a preset in `budgets` to apply (or --set budget=NAME)
     budgets: dict = field(default_factory=dict)  # name -> {dotted key: value} overrides, e.g. a small CPU run
@@ -56,9 +63,25 @@ class Arm:
     sweep_value: Any = None
 
 
-def load_compare_recipe(path: str | Path, overrides: list[str] | None = None) -> CompareRecipe:
-    """``--set arms.NAME.params.steps=2`` reaches the arm called NAME; other keys as in train recipes."""
-    data = read_yaml(path)
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")  # a recipe's or an arm's name: a plain folder name
+ARM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+\-=,\[\]]*")  # with a sweep's suffix: dpo[beta=0.1,lr=1e-05]
+
+
+def check_name(name: str, what: str, pattern: re.Pattern = NAME) -> str:
+    """``name`` if it is a safe folder name (letters, digits, ``_ . + -``; a sweep's ``[k=v,...]``), else a
+    ``ConfigError``: a name such as ``../x`` or ``/tmp/x`` would write outside the output folder."""
+    if not isinstance(name, str) or not pattern.fullmatch(name) or ".." in name:
+        raise ConfigError(f"{what} {name!r} is not allowed: use letters, digits and _ . + - "
+                          f"(starting with a letter or digit), no '/' or '..'")
+    return name
+
+
+def load_compare_recipe(path: str | Path | dict, overrides: list[str] | None = None) -> CompareRecipe:
+    """``--set arms.NAME.params.steps=2`` reaches the arm called NAME; other keys as in train recipes.
+    ``path``: a YAML file, or the recipe itself as a dict."""
+    data = dict(path) if isinstance(path, dict) else read_yaml(path)
+    if "algorithm" in data and "arms" not in data:
+        raise ConfigError(f"{path} is a train recipe (it has algorithm:, no arms:): run prefzoo train {path}")
     overrides = list(overrides or [])
     # a named budget (``--set budget=small``) is a preset of overrides the recipe defines; explicit --set wins
     budget = next((o.split("=", 1)[1].strip() for o in reversed(overrides) if o.startswith("budget=")), None)
@@ -96,7 +119,9 @@ def _set_dotted(d: dict, key: str, value: Any) -> dict:
 def expand_arms(recipe: CompareRecipe) -> list[Arm]:
     """Arm specs -> arms; a sweep becomes one arm per value combination, named ``arm[key=value]``."""
     arms: list[Arm] = []
+    check_name(recipe.name, "the recipe's name")
     for spec in recipe.arms:
+        check_name(spec.name, "arm name")
         if spec.algorithm != BASE_ARM:
             registry.get(spec.algorithm)  # unknown names fail before any work, with "did you mean"
         keys = list(spec.sweep)
@@ -110,10 +135,28 @@ def expand_arms(recipe: CompareRecipe) -> list[Arm]:
                 body = _set_dotted(body, k, v)
             suffix = ",".join(f"{k.split('.')[-1]}={v}" for k, v in zip(keys, combo))
             train = from_dict(TrainConfig, {**to_dict(recipe.train), **body["train"]}, f"arms.{spec.name}.train")
-            arms.append(Arm(f"{spec.name}[{suffix}]" if suffix else spec.name, spec.algorithm, body["params"],
+            name = check_name(f"{spec.name}[{suffix}]" if suffix else spec.name, "arm name", ARM_NAME)
+            arms.append(Arm(name, spec.algorithm, body["params"],
                             train, spec.name, combo[0] if len(combo) == 1 else (combo or None)))
     names = [a.name for a in arms]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
         raise ConfigError(f"arm names must be unique; repeated: {sorted(dupes)}")
     return arms
+
+
+def inside(out: Path, *parts) -> Path:
+    """``out / parts``, refused (``ConfigError``) unless it resolves inside ``out`` (no name writes elsewhere)."""
+    path = Path(out).joinpath(*map(str, parts))
+    root = Path(out).resolve()
+    if not path.resolve().is_relative_to(root):
+        raise ConfigError(f"{path} resolves outside the output folder {root}")
+    return path
+
+
+def arm_dir_of(out: Path, arm_name: str, seed: int) -> Path:
+    return inside(out, "arms", arm_name, f"seed-{seed}")
+
+
+def pairs_path_of(out: Path, seed: int) -> Path:
+    return inside(out, "data", f"seed-{seed}", "human_pairs.jsonl")

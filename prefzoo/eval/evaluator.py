@@ -28,6 +28,11 @@ class EvalConfig:
     seed: int = 1234               # the same sampling seed for every arm
     metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))  # names in prefzoo.eval.metric.METRICS,
                                    # or file.py:Class (relative to the recipe) / module:Class; their order is the tables'
+    gold: str | None = None        # the gold reward the arms are scored by: reward-model:PATH|HUB_ID (any
+                                   # AutoModelForSequenceClassification, its own tokenizer; or a prefzoo reward
+                                   # model), rule:FILE.py:FUNC, world; None: the world's own gold
+    allow_gold_as_reward: bool = False  # let an arm train on the reward it is scored by (overoptimisation is
+                                   # then invisible: refused unless set)
 
 
 @dataclass

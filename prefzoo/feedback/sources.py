@@ -73,7 +73,14 @@ class RewardModelSource:
         job = ctx.job
         device = getattr(getattr(job, "policy", None), "device", None)
         if spec.model:
-            return RewardModel.load(ctx.path(spec.model), device=device)
+            path = ctx.path(spec.model)
+            if (path / "reward_model.json").exists():  # one prefzoo trained (RewardModel.save)
+                return RewardModel.load(path, device=device)
+            from prefzoo.feedback.classifier import SequenceClassifierFeedback
+
+            # any AutoModelForSequenceClassification (a folder or a hub id), with its own tokenizer
+            return SequenceClassifierFeedback(str(path) if path.exists() else spec.model, device=device,
+                                              batch_size=spec.batch_size, max_length=spec.max_length)
         saved = Path(job.out_dir) / "reward_model"
         dist.barrier()  # every process sees the same answer to "saved earlier?"
         if (saved / "reward_model.json").exists():

@@ -2,7 +2,8 @@
 
 ``toy``: the toy assistant world, the embedded default (content in ``toy.py``, pure Python; the
 world object with its base in ``toy_world.py``). ``suite``: the real prompt suite for pretrained
-models (``suite.py``, ``refusal.py``). The interface is the ``World`` protocol in ``base.py``.
+models (``suite.py``, ``refusal.py``). ``dataset``: your own preference pairs, split into train and test
+(``dataset.py``). The interface is the ``World`` protocol in ``base.py``.
 Entries are lazy (listing the worlds imports none); installed packages add worlds through the
 entry-point group ``prefzoo.worlds``; a recipe may also name ``module:Class`` or ``file.py:Class``.
 """
@@ -14,7 +15,8 @@ from prefzoo.registry import Registry
 
 WORLDS = Registry("world", required=("name", "categories", "prompts", "gold_preference", "rate_pair",
                                      "category_rates"),
-                  builtins={"toy": "prefzoo.worlds.toy_world:ToyWorld", "suite": "prefzoo.worlds.suite_world:SuiteWorld"},
+                  builtins={"toy": "prefzoo.worlds.toy_world:ToyWorld", "suite": "prefzoo.worlds.suite_world:SuiteWorld",
+                            "dataset": "prefzoo.worlds.dataset:DatasetWorld"},
                   entry_points="prefzoo.worlds")
 
 
