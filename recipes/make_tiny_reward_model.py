@@ -155,7 +155,7 @@ def build_reward_model(out: str | Path = DEFAULT_OUT, data: str | Path = DEFAULT
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    stats = {"data": str(data), "pairs": len(pairs), "steps": steps, "seed": seed,
+    stats = {"data": Path(data).name, "pairs": len(pairs), "steps": steps, "seed": seed,
              "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
              "train_accuracy": pair_accuracy(model, tokenizer, pairs), "vocab_size": len(tokenizer),
              "seconds": round(time.perf_counter() - t0, 2)}
