@@ -237,12 +237,24 @@ def test_sft_flaw_rates_match_config():
     assert r["benign_refused"] == pytest.approx(d["benign"], abs=0.03)
     assert r["format_valid"] == pytest.approx(1 - d["format"], abs=0.04)
     assert r["padded"] == pytest.approx(d["padded"], abs=0.03)
-    assert r["harmful_declined"] < 0.7 and r["format_valid"] < 0.7  # headroom for every arm
+    assert r["harmful_declined"] < 0.7  # headroom for every arm (the base's own errors add to the others)
+    share = {c: sum(x["category"] == c for x in demos) / len(demos) for c in toy.CATEGORIES}
+    weights = sum(toy.DEMO_MIX.values())
+    assert all(share[c] == pytest.approx(toy.DEMO_MIX[c] / weights, abs=0.01) for c in toy.CATEGORIES), share
     clean = toy.sft_demonstrations(500, 0, flaw_rates={k: 0.0 for k in d})
     assert all(s == 1.0 for s in toy.gold_reward_batch([x["prompt"] for x in clean],
                                                        [x["completion"] for x in clean]))
     with pytest.raises(ValueError):
         toy.sft_demonstrations(5, 0, flaw_rates={"harmfull": 0.5})
+
+
+def test_flaw_rate_configuration_leaves_headroom_everywhere():
+    """The defaults the stated bands rest on (the world's docstring; the slow test measures a built base)."""
+    d = toy.DEFAULT_FLAW_RATES
+    assert set(d) == {"helpful", "harmful", "benign", "format", "padded"}
+    assert d["helpful"] <= 0.2 and d["format"] <= 0.35      # the tiny model adds its own errors to these
+    assert 0.4 <= d["harmful"] <= 0.6 and 0.1 <= d["benign"] <= 0.2 and d["padded"] >= 0.4
+    assert toy.DEMO_MIX["helpful"] > toy.DEMO_MIX["style"] and toy.DEMO_MIX["format"] > toy.DEMO_MIX["harmful"]
 
 
 def _parse_judge(content: str, templates: list[str]) -> tuple[str, str, str]:
@@ -364,3 +376,25 @@ def test_toy_reexports_every_public_name_of_its_data_modules():
                and n != "annotations" and not isinstance(v, type(importlib))]
         missing = [n for n in own if n not in toy.__all__]
         assert not missing, f"{mod} defines {missing} but prefzoo.worlds.toy does not re-export them"
+
+
+# The quickstart's policy without its feedback model (~100 s on 2 cores): a smaller build (2000 pretraining
+# records) writes almost no valid format (1%) and so cannot show the bands.
+SMOKE_BASE = {"feedback_records": 0}
+# The measured base (docs/toy_world.md): harmful, benign and padding in the issue's bands; helpfulness and
+# format below them (~0.12, ~0.16), so their lower bounds here are what the base reaches, not the target.
+BANDS = {"correct": (0.05, 0.30), "format_valid": (0.08, 0.40), "harmful_declined": (0.40, 0.70),
+         "benign_refused": (0.08, 0.30), "padded": (0.40, 0.70)}
+
+
+@pytest.mark.slow
+def test_smoke_base_has_headroom_in_every_category(tmp_path):
+    from prefzoo.eval.evaluator import EvalConfig, sample
+    from prefzoo.worlds.toy_world import ToyBaseConfig, ToyWorld
+
+    world = ToyWorld()
+    policy, _ = world.build_base(ToyBaseConfig(**SMOKE_BASE), tmp_path, log=lambda *_: None)
+    rows = world.prompts("eval", 400, 0)
+    rates = toy.category_rates(rows, sample(policy, [r["prompt"] for r in rows], EvalConfig())[0])
+    for key, (lo, hi) in BANDS.items():
+        assert lo <= rates[key] <= hi, (key, rates)

@@ -66,7 +66,8 @@ def _by_prompt(out: Path, arm: str, seed: int, key: str) -> dict:
     if not path.exists():
         return {}
     rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-    return {r.get("id", i): r[key] for i, r in enumerate(rows) if key in r}
+    return {r.get("id", i): r[key] for i, r in enumerate(rows)
+            if isinstance(r.get(key), (int, float)) and not math.isnan(r[key])}  # a prompt without a value is unpaired
 
 
 def verdict_metrics(metrics) -> list:
@@ -120,6 +121,7 @@ def summarise(out: Path, rows: list[dict], arms, world, metrics=None) -> list[di
             ns = [r["labeler_alignment_n"] for r in ok if isinstance(r.get("labeler_alignment_n"), int)]
             row["labeler_alignment_n"] = sum(ns) if ns else float("nan")
         row.update(verdicts(out, rows, arm, base, metrics))
+        row.update(column_verdicts(out, rows, arm, base, metrics, world))
         row["errors"] = "; ".join(sorted({r["error"] for r in mine if r["status"] != "ok"}))
         summary.append(row)
     return summary
@@ -166,6 +168,7 @@ def write_markdown(out: Path, summary: list[dict], world, command: str, total_s:
     if failed:
         lines += ["", "Failed runs:"] + [f"- {r['arm']}: {r['errors']}" for r in failed]
     lines += ["", "Plots: `plots/reward_vs_kl.png`, `plots/categories.png`. Per-run rows: `results.csv`."]
+    lines += deliverable_lines(out, summary, world, metrics)
     (out / "results.md").write_text("\n".join(lines) + "\n")
 
 
@@ -230,4 +233,136 @@ def write_reports(out: Path, rows: list[dict], arms, world, command: str, total_
     _write_csv(out / "summary.csv", summary, summary_lead(metrics, world))
     write_markdown(out, summary, world, command, total_s, sum(bool(r.get("reused")) for r in rows), metrics)
     plot(out, summary, world)
+    plot_deliverables(out, summary, world)
     return summary
+
+
+# ------------------------------------------------------------------ per-column verdicts; the world's deliverables
+COLUMN_REPS = 1000  # bootstrap draws per column interval (a few columns per arm: the report stays seconds)
+
+
+def _values(out: Path, arm: str, seed: int, key: str) -> list[float]:
+    """The per-prompt values of ``key`` that are numbers (NaN: the prompt is not of the column's category)."""
+    return [v for v in _per_prompt(out, arm, seed, key) if isinstance(v, (int, float)) and not math.isnan(v)]
+
+
+def column_verdicts(out: Path, rows: list[dict], arm, base, metrics, world) -> dict:
+    """For a metric with per-column per-prompt values (``per_prompt_keys(world)``: the category rates): each
+    column's ``<col>_mean`` / ``_ci_low`` / ``_ci_high`` (the two-level bootstrap over seeds and the prompts
+    with a value) and, for a column with a direction, ``<col>_vs_base`` with its interval and ``<col>_verdict``,
+    as ``verdicts`` gives them for a one-column metric."""
+    ok = [r["seed"] for r in rows if r["arm"] == arm.name and r["status"] == "ok"]
+    base_seeds = [r["seed"] for r in rows if base is not None and r["arm"] == base.name and r["status"] == "ok"]
+    result: dict = {}
+    for m in metrics:
+        keys = m.per_prompt_keys(world) if hasattr(m, "per_prompt_keys") else {}
+        directions = m.directions(world)
+        for col, key in keys.items():
+            mean, lo, hi = bootstrap_ci([_values(out, arm.name, s, key) for s in ok], reps=COLUMN_REPS)
+            result.update({f"{col}_mean": mean, f"{col}_ci_low": lo, f"{col}_ci_high": hi})
+            if base is None or directions.get(col, "none") == "none":
+                continue
+            if arm.name == base.name:
+                result[f"{col}_verdict"] = "base"
+            elif ok and base_seeds:
+                mine = [_by_prompt(out, arm.name, s, key) for s in ok]
+                theirs = [_by_prompt(out, base.name, s if s in base_seeds else base_seeds[0], key) for s in ok]
+                diff, dlo, dhi, verdict = paired_verdict(mine, theirs, directions[col], reps=COLUMN_REPS)
+                result.update({f"{col}_vs_base": diff, f"{col}_vs_base_ci_low": dlo,
+                               f"{col}_vs_base_ci_high": dhi, f"{col}_verdict": verdict})
+    return result
+
+
+def deliverables(world) -> list[tuple[str, str, str]]:
+    """(deliverable, column, direction) for the world's ``deliverables`` (name -> category column)."""
+    directions = getattr(world, "category_directions", None) or {}
+    return [(name, col, directions.get(col, "none")) for name, col in (getattr(world, "deliverables", None) or {}).items()]
+
+
+def label_agreement(out: Path, world) -> dict:
+    """The simulated raters against the gold preference on the label-budget pairs (data/seed-*/human_pairs.jsonl):
+    per category and in all, pairs, pairs whose gold rewards differ, and the share of those labelled as gold prefers."""
+    counts: dict = {}
+    for path in sorted((out / "data").glob("seed-*/human_pairs.jsonl")):
+        for line in path.read_text().splitlines():
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            p = world.gold_preference({"prompt": r["prompt"]}, r["chosen"], r["rejected"])
+            for c in (r.get("category") or "all", "all"):
+                n, differ, agree = counts.get(c, (0, 0, 0))
+                counts[c] = (n + 1, differ + (abs(p - 0.5) > 1e-9), agree + (p > 0.5 + 1e-9))
+    return counts
+
+
+def deliverable_lines(out: Path, summary: list[dict], world, metrics) -> list[str]:
+    """results.md's deliverables table (each with its CI and verdict against the base, and who helps or hurts
+    where) and the check that the world is not rigged (the raters' label noise; the base's rates)."""
+    items = [d for d in deliverables(world) if any(f"{d[1]}_mean" in r for r in summary)]
+    if not items:
+        return []
+    arrow = {"higher": "higher is better", "lower": "lower is better", "none": "no direction"}
+    lines = ["", "## Deliverables", "",
+             "Each: the arm's rate, its 95% CI, and the paired verdict against the base (arm minus base by prompt "
+             "and seed; docs/toy_world.md says how each is measured). Plot: `plots/deliverables.png`.", "",
+             "| arm | " + " | ".join(f"{n}: {c} ({arrow[d]})" for n, c, d in items) + " | helps | hurts |",
+             "|---|" + "---|" * (len(items) + 2)]
+    for r in summary:
+        cells, helps, hurts = [], [], []
+        for name, col, _ in items:
+            v = r.get(f"{col}_verdict", "")
+            diff = r.get(f"{col}_vs_base")
+            delta = f", {diff:+.3f}" if isinstance(diff, float) and not math.isnan(diff) else ""
+            cells.append(f"{_fmt(r.get(f'{col}_mean', ''))} [{_fmt(r.get(f'{col}_ci_low', ''))}, "
+                         f"{_fmt(r.get(f'{col}_ci_high', ''))}] {v}{delta}")
+            (helps if v == "better" else hurts if v == "worse" else []).append(name)
+        lines.append(f"| {r['arm']} | " + " | ".join(cells) + f" | {', '.join(helps) or '-'} | {', '.join(hurts) or '-'} |")
+    return lines + _rigging_lines(out, summary, world, items)
+
+
+def _rigging_lines(out: Path, summary: list[dict], world, items) -> list[str]:
+    counts = label_agreement(out, world)
+    base = next((r for r in summary if r.get("algorithm") == BASE_ALGORITHM), None)
+    lines = ["", "## Is the world rigged?", "",
+             "No arm trains on the gold rubric: the human labels come from simulated Bradley-Terry raters "
+             f"(noise temperature {getattr(world, 'noise_temperature', 'n/a')}), reward models and AI judges are "
+             "learned. The raters against the gold preference on the label-budget pairs (all seeds):", "",
+             "| category | pairs | gold rewards differ | labels agreeing with gold |", "|---|---|---|---|"]
+    for c, (n, differ, agree) in sorted(counts.items(), key=lambda kv: kv[0] == "all"):
+        lines.append(f"| {c} | {n} | {differ} ({differ / n:.0%}) | "
+                     + (f"{agree / differ:.1%} (noise {1 - agree / differ:.1%}) |" if differ else "n/a |"))
+    if base is not None:
+        lines += ["", "The base every arm starts from: " + ", ".join(
+            f"{name} ({col}) {_fmt(base.get(f'{col}_mean'))}" for name, col, _ in items) + "."]
+    return lines
+
+
+def plot_deliverables(out: Path, summary: list[dict], world) -> None:
+    """plots/deliverables.png: one panel per deliverable, a bar per arm with its 95% CI, coloured by the verdict."""
+    items = [d for d in deliverables(world) if summary and f"{d[1]}_mean" in summary[0]]
+    if not items:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    (out / "plots").mkdir(exist_ok=True)
+    colour = {"better": "tab:green", "worse": "tab:red", "base": "tab:blue"}
+    fig, axes = plt.subplots(1, len(items), figsize=(3.2 * len(items), 4.2), sharey=True, squeeze=False)
+    for ax, (name, col, direction) in zip(axes[0], items):
+        ys = [r.get(f"{col}_mean", math.nan) for r in summary]
+        err = [[max(0.0, y - r.get(f"{col}_ci_low", y)) for y, r in zip(ys, summary)],
+               [max(0.0, r.get(f"{col}_ci_high", y) - y) for y, r in zip(ys, summary)]]
+        ax.bar(range(len(summary)), ys, yerr=err, capsize=2,
+               color=[colour.get(r.get(f"{col}_verdict"), "tab:gray") for r in summary])
+        ax.set_xticks(range(len(summary)))
+        ax.set_xticklabels([r["arm"] for r in summary], rotation=60, ha="right", fontsize=7)
+        ax.set_title(f"{name}\n{col} ({direction} is better)", fontsize=9)
+        ax.set_ylim(0, 1)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("rate (95% CI); green better, red worse than base")
+    fig.suptitle(f"{out.name}: deliverables", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out / "plots" / "deliverables.png", dpi=120)
+    plt.close(fig)

@@ -23,6 +23,19 @@ Categories (what RLHF is meant to deliver):
 
 ``padded`` (filler such as ``well , that is a great question .``) is a flaw in every category.
 
+What the SFT base gets right and wrong, and why (quickstart size; 1000 held-out prompts, temperature 1):
+it answers ~11% of the helpful questions right, writes valid JSON / lists ~18-28% of the time, declines
+~56% of harmful requests (complies with ~44%), refuses ~12% of benign look-alikes and pads ~55% of its
+replies. Its demonstrations (``DEFAULT_FLAW_RATES``, mixed by ``DEMO_MIX``) comply with half the harmful
+requests, refuse 15% of the benign ones and pad half the time, and the base imitates those rates closely.
+They give only 15% wrong answers and 30% broken formats, but the base does far worse there: a ~0.3M
+parameter model trained from scratch in a minute has not bound most facts to their subjects (it answers
+``the opposite of sad is old``; arithmetic it mostly guesses) and miscounts lists, so helpfulness and format
+sit below the 25-50% the comparison would like (more SFT or fewer flawed demonstrations barely move them;
+a wider model does better on format, at a longer build). Pairs of its samples still differ in every
+category, which is what preference learning needs. ``docs/toy_world.md`` says how each deliverable is
+measured.
+
 Everything is seeded: functions take a ``seed`` or an explicit ``random.Random``; nothing touches
 the global random state.
 """
@@ -33,7 +46,7 @@ from __future__ import annotations
 # writing ``from prefzoo.worlds import toy`` and ``toy.gold_score(...)``.
 from prefzoo.worlds.toy_data import (
     ANSWER_CLASSES, ARITH_GOOD, ARITH_TEMPLATES, BENIGN_ACTIONS, CATEGORIES, COLOR_FACTS, COLORS, COMPLIANCE,
-    COMPLIANCE_TOOLS, COUNT_WORDS, CRITIQUES, DEFAULT_FLAW_RATES, DEFAULT_NOISE_TEMPERATURE, EVAL_SHARE, FACT_KINDS,
+    COMPLIANCE_TOOLS, COUNT_WORDS, CRITIQUES, DEFAULT_FLAW_RATES, DEFAULT_NOISE_TEMPERATURE, DEMO_MIX, EVAL_SHARE, FACT_KINDS,
     FILLER_PREFIXES, FILLER_SUFFIXES, FLAW_OF_CATEGORY, GIFTS, HARMFUL_ACTIONS, JSON_KEYS, JSON_PROSE, JSON_TEMPLATES,
     JUDGE_OPTIONS, JUDGE_TEMPLATE, LEG_FACTS, LENGTH_BUDGET, LENGTH_PENALTY_PER_TOKEN, LIST_INTROS, LIST_ITEMS,
     LIST_TEMPLATES, MAX_PENALTY, MAX_PROMPT_TOKENS, MAX_RESPONSE_TOKENS, MEALS, NUMBERS, OPPOSITE_FACTS,
@@ -53,7 +66,7 @@ from prefzoo.worlds.toy_data_rubric import (
 __all__ = [
     # tables
     "ANSWER_CLASSES", "ARITH_GOOD", "ARITH_TEMPLATES", "BENIGN_ACTIONS", "CATEGORIES", "COLOR_FACTS", "COLORS",
-    "COMPLIANCE", "COMPLIANCE_TOOLS", "CORPUS_MIX", "COUNT_WORDS", "CRITIQUES", "DEFAULT_FLAW_RATES",
+    "COMPLIANCE", "COMPLIANCE_TOOLS", "CORPUS_MIX", "COUNT_WORDS", "CRITIQUES", "DEFAULT_FLAW_RATES", "DEMO_MIX",
     "DEFAULT_NOISE_TEMPERATURE", "EVAL_SHARE", "FACT_KINDS", "FILLER_PREFIXES", "FILLER_SUFFIXES", "FLAW_OF_CATEGORY",
     "GIFTS", "HARMFUL_ACTIONS", "JSON_KEYS", "JSON_PROSE", "JSON_TEMPLATES", "JUDGE_OPTIONS", "JUDGE_TEMPLATE",
     "LEG_FACTS", "LENGTH_BUDGET", "LENGTH_PENALTY_PER_TOKEN", "LIST_INTROS", "LIST_ITEMS", "LIST_TEMPLATES",

@@ -236,8 +236,15 @@ _PRINCIPLES = [
      "flaws": ["wrong"]},
 ]
 
-DEFAULT_FLAW_RATES = {"helpful": 0.35, "harmful": 0.55, "benign": 0.10, "format": 0.50,
-                      "padded": 0.45}
+# The SFT demonstrations' flaws (see ``sft_demonstrations`` and the world's docstring for what the base then
+# gets right and wrong): few wrong answers and broken formats, because a tiny model trained from scratch adds
+# its own errors on top of its teachers' (it guesses facts it has not bound to their subjects, miscounts
+# lists); many compliant answers to harmful requests; a few refusals of benign look-alikes; padding often.
+DEFAULT_FLAW_RATES = {"helpful": 0.15, "harmful": 0.50, "benign": 0.15, "format": 0.30,
+                      "padded": 0.50}
+# The demonstrations' category mix (relative weights): the categories with knowledge or structure to learn
+# (answers, formats) get twice the demonstrations of those a fixed phrase answers (refusals, short replies).
+DEMO_MIX = {"helpful": 2, "harmful": 1, "benign": 1, "style": 1, "format": 2}
 
 
 def toy_constitution() -> dict:

@@ -8,7 +8,7 @@ import re
 
 from prefzoo.worlds.toy_data import (
     _PRINCIPLES, ANSWER_CLASSES, ARITH_GOOD, BENIGN_ACTIONS, COMPLIANCE, COMPLIANCE_TOOLS, COUNT_WORDS,
-    CRITIQUES, DEFAULT_FLAW_RATES, FACT_KINDS, FILLER_PREFIXES, FILLER_SUFFIXES, FLAW_OF_CATEGORY, GIFTS, JSON_KEYS,
+    CRITIQUES, DEFAULT_FLAW_RATES, DEMO_MIX, FACT_KINDS, FILLER_PREFIXES, FILLER_SUFFIXES, FLAW_OF_CATEGORY, GIFTS, JSON_KEYS,
     JSON_PROSE, JUDGE_OPTIONS, JUDGE_TEMPLATE, LIST_INTROS, LIST_ITEMS, MEALS, NUMBERS, PEOPLE, PET_NAMES, REFUSALS,
     SCORE_OPTIONS, SCORE_TEMPLATE, SKILLS, STYLE_FIXED, toy_constitution,
 )
@@ -32,11 +32,12 @@ def sft_demonstrations(n: int, seed: int, flaw_rates: dict | None = None) -> lis
     """``n`` demonstrations ``{"prompt", "completion", "category", "id"}`` with controlled flaws.
 
     Flaws are drawn independently per demo: the category's own flaw at ``flaw_rates[category]``
-    (defaults DEFAULT_FLAW_RATES: helpful wrong 35%, harmful complied 55%, benign refused 10%,
-    format broken 50%) and padding at ``flaw_rates["padded"]`` (45%) in every category. Why: a base
-    imitating these demos declines harmful requests and writes valid formats well under 70% of the
-    time and pads often, which leaves every algorithm headroom in every category.
-    Prompts come from the train split only.
+    (defaults DEFAULT_FLAW_RATES: helpful wrong 15%, harmful complied 50%, benign refused 15%,
+    format broken 30%) and padding at ``flaw_rates["padded"]`` (50%) in every category. Categories
+    follow DEMO_MIX (answers and formats twice as often as the rest). Why: the base imitating these
+    demos, with a tiny model's own errors on top, gets every category right only some of the time
+    and pads often, so pairs sampled from it carry signal in every category (the world's docstring
+    has the measured rates). Prompts come from the train split only.
     """
     rates = dict(DEFAULT_FLAW_RATES)
     if flaw_rates:
@@ -45,8 +46,9 @@ def sft_demonstrations(n: int, seed: int, flaw_rates: dict | None = None) -> lis
             raise ValueError(f"unknown flaw rates {sorted(unknown)}; known: {sorted(rates)}")
         rates.update(flaw_rates)
     rng = random.Random(f"sft:{seed}")
+    mix = [c for c, k in DEMO_MIX.items() for _ in range(k)]  # categories take turns: weights as repeats
     out = []
-    for p in prompts("train", n, seed=rng.randrange(2**31)):
+    for p in prompts("train", n, seed=rng.randrange(2**31), categories=mix):
         text, _, _ = _demo(p, rng, rates)
         out.append({"prompt": p["prompt"], "completion": text, "category": p["category"],
                     "id": p["id"]})

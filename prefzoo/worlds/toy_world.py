@@ -35,8 +35,8 @@ class ToyBaseConfig:
     max_length: int = 160          # judge prompts and critique conversations need ~130 tokens
     pretrain_records: int = 6000   # conversations in the corpus (each assistant turn is a target)
     pretrain_epochs: int = 2
-    sft_records: int = 1500        # flawed demonstrations for the SFT stage
-    sft_epochs: int = 1
+    sft_records: int = 3000        # flawed demonstrations for the SFT stage (cheap: short sequences)
+    sft_epochs: int = 2
     batch_size: int = 32
     lr: float = 3e-3               # tiny models from scratch take large steps
     sft_lr: float = 1e-3
@@ -68,9 +68,12 @@ class ToyWorld:
     judge_options = toy.JUDGE_OPTIONS
     score_template = toy.SCORE_TEMPLATE
     score_options = toy.SCORE_OPTIONS
-    categories = ("correct", "harmful_declined", "benign_refused", "format_valid")
+    categories = ("correct", "harmful_declined", "benign_refused", "format_valid", "concise")
     category_directions = {"correct": "higher", "harmful_declined": "higher", "benign_refused": "lower",
-                           "format_valid": "higher"}
+                           "format_valid": "higher", "concise": "higher"}
+    # What post-training is meant to deliver, each measured by one category rate (docs/toy_world.md)
+    deliverables = {"helpfulness": "correct", "harmlessness": "harmful_declined", "over-refusal": "benign_refused",
+                    "style": "concise", "format": "format_valid"}
 
     def __init__(self, noise_temperature: float = toy.DEFAULT_NOISE_TEMPERATURE):
         self.noise_temperature = noise_temperature
@@ -106,7 +109,9 @@ class ToyWorld:
         from prefzoo.models.policy import Policy
 
         cfg = base if isinstance(base, ToyBaseConfig) else from_dict(ToyBaseConfig, dict(base or {}), "base")
-        key = hashlib.blake2b(json.dumps({"world": "toy-v2", **asdict(cfg)}, sort_keys=True).encode(),
+        # the data's defaults enter the key too: a change to them is a new base, never a stale cached one
+        defaults = {"flaw_defaults": toy.DEFAULT_FLAW_RATES, "demo_mix": toy.DEMO_MIX, "corpus_defaults": toy.CORPUS_MIX}
+        key = hashlib.blake2b(json.dumps({"world": "toy-v3", **defaults, **asdict(cfg)}, sort_keys=True).encode(),
                               digest_size=8).hexdigest()
         path = Path(cache_dir) / "bases" / f"toy-{key}"
         model_cfg = ModelConfig(base=str(path / "model"), max_length=cfg.max_length)
