@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from pathlib import Path
@@ -90,15 +91,23 @@ def main(argv: list[str] | None = None) -> int:
     from prefzoo.config import ConfigError
     from prefzoo.data.validate import DataError
     from prefzoo.engine.loop import CheckpointError, NonFiniteError
+    from prefzoo.feedback.base import FeedbackError
+    from prefzoo.job import JobError
 
     try:
         return args.fn(args)
-    except (ConfigError, DataError, registry.RegistryError, FileNotFoundError, CheckpointError) as e:
+    except (ConfigError, DataError, registry.RegistryError, registry.PluginError, FileNotFoundError,
+            CheckpointError, JobError) as e:
         print(f"prefzoo: error: {e}", file=sys.stderr)
         return 2  # the command or its inputs were refused
-    except NonFiniteError as e:
+    except (NonFiniteError, FeedbackError) as e:
         print(f"prefzoo: error: {e}", file=sys.stderr)
-        return 1  # the inputs were accepted and training ran, then diverged: a failed run, not a usage error
+        return 1  # the inputs were accepted and the run started, then failed (diverged, a reward source broke)
+    except OSError as e:  # the disk, not the inputs: say which file and why, not a traceback
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        why = "no space left on device" if e.errno == errno.ENOSPC else (e.strerror or str(e))
+        print(f"prefzoo: error: cannot write or read{where}: {why}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from typing import Any
@@ -23,6 +24,24 @@ class ConfigError(ValueError):
 def _suggest(key: str, options: list[str]) -> str:
     close = difflib.get_close_matches(key, options, n=1, cutoff=0.5)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# a number as YAML 1.2 and Python write it; PyYAML follows YAML 1.1 and reads 1e-4 (no dot) as a string
+_FLOAT = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
+_SPECIAL = re.compile(r"([-+]?)\.?(inf|infinity|nan)", re.I)
+
+
+def _number(value: Any) -> Any:
+    """A string spelling a number (``1e-4``, ``5E-6``, ``.5``, ``1_000``, ``.inf``) as that number; else as is."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().replace("_", "")
+    special = _SPECIAL.fullmatch(text)
+    if special:
+        return float(special.group(1) + special.group(2))
+    if _FLOAT.fullmatch(text):
+        return int(text) if text.lstrip("+-").isdigit() else float(text)
+    return value
 
 
 def _convert(value: Any, tp: Any, where: str) -> Any:
@@ -65,10 +84,12 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
             raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, allowed))}")
         return value
     if tp is float:
+        value = _number(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)
     if tp is int:
+        value = _number(value)
         if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
         return int(value)
@@ -139,7 +160,10 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.lr=1e-4")
         key, raw = item.split("=", 1)
-        value = yaml.safe_load(raw)
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({getattr(e, 'problem', None) or e})") from None
         node = data
         parts = key.strip().split(".")
         for part in parts[:-1]:

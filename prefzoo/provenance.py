@@ -111,4 +111,9 @@ def fingerprint_diff(saved: dict | None, wanted: dict) -> list[str]:
 
     if not isinstance(saved, dict):
         return ["fingerprint (none recorded: written by an older prefzoo)"]
-    return differing_keys(json.loads(json.dumps(saved)), json.loads(json.dumps(wanted, default=str)))
+    from prefzoo.config import flat_keys
+
+    old, new = json.loads(json.dumps(saved)), json.loads(json.dumps(wanted, default=str))
+    recorded = flat_keys(old)
+    # a setting added to prefzoo since the earlier run, left unset now (None or false), changes nothing
+    return [k for k in differing_keys(old, new) if k in recorded or flat_keys(new).get(k) not in (None, False)]

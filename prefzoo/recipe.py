@@ -5,6 +5,7 @@ Every key is documented where it is declared; unknown keys are rejected with a s
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,11 @@ class LoraConfig:
     dropout: float = 0.0              # 0: dropout makes log-prob ratios noisy in RL (Huang et al. 2024)
     target_modules: Any = "all-linear"  # peft's selector, or a list of module names
 
+    def __post_init__(self):
+        at_least(self, 1, "r", "alpha")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
 
 @dataclass
 class ModelConfig:
@@ -38,6 +44,12 @@ class ModelConfig:
     max_prompt_length: int | None = None  # None: over-long prompts are dropped (counted), never cut silently
     gradient_checkpointing: bool = False
     tiny: dict = field(default_factory=dict)  # overrides for base: tiny (hidden_size, num_hidden_layers, ...)
+
+    def __post_init__(self):
+        at_least(self, 2, "max_length")  # a prompt token and a completion token
+        if self.max_prompt_length is not None and not 1 <= self.max_prompt_length < self.max_length:
+            raise ValueError(f"max_prompt_length must be in 1..max_length-1 ({self.max_length - 1}), "
+                             f"got {self.max_prompt_length}")
 
 
 @dataclass
@@ -71,6 +83,24 @@ class TrainConfig:
     shuffle: bool = True
     resume: bool = False              # continue from the newest checkpoint in the output folder
 
+    def __post_init__(self):
+        at_least(self, 1, "batch_size", "grad_accum", "epochs", "log_every")
+        at_least(self, 0, "warmup_steps", "checkpoint_every", "max_grad_norm", "weight_decay")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1 (or null: run `epochs`), got {self.max_steps}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+        if len(self.adam_betas) != 2 or not all(0.0 <= b < 1.0 for b in self.adam_betas):
+            raise ValueError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas}")
+
+
+def at_least(cfg, low: float, *names: str) -> None:
+    """Every field in ``names`` is a finite number >= ``low`` (the message names the key)."""
+    for name in names:
+        v = getattr(cfg, name)
+        if not (math.isfinite(v) and v >= low):
+            raise ValueError(f"{name} must be >= {low}, got {v}")
+
 
 @dataclass
 class TrainRecipe:
@@ -89,7 +119,16 @@ def read_yaml(path: str | Path) -> dict:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"recipe {str(path)!r} not found")
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"recipe {str(path)!r} is not UTF-8 text (byte {e.start}); save it as UTF-8") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"recipe {str(path)!r} is not valid YAML{at}: {getattr(e, 'problem', None) or e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"recipe {str(path)!r}: expected a mapping at the top level")
     return data

@@ -5,6 +5,7 @@ see ``prefzoo.eval.metric`` for the groups)."""
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 from pathlib import Path
@@ -53,11 +54,22 @@ def _mean(xs):
     return sum(xs) / len(xs) if xs else float("nan")
 
 
+@functools.lru_cache(maxsize=256)
+def _samples_of(path: str, mtime_ns: int) -> tuple[dict, ...]:
+    """An arm's samples.jsonl, parsed once per version of the file (every column reads it)."""
+    return tuple(json.loads(x) for x in Path(path).read_text().splitlines() if x.strip())
+
+
+def samples(out: Path, arm: str, seed: int) -> tuple[dict, ...]:
+    path = out / "arms" / arm / f"seed-{seed}" / "samples.jsonl"
+    return _samples_of(str(path), path.stat().st_mtime_ns) if path.exists() else ()
+
+
 def _per_prompt(out: Path, arm: str, seed: int, key: str) -> list[float]:
     path = out / "arms" / arm / f"seed-{seed}" / "samples.jsonl"
     if not path.exists():
         return []
-    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    rows = samples(out, arm, seed)
     return [r[key] for r in rows if key in r]
 
 
@@ -65,7 +77,7 @@ def _by_prompt(out: Path, arm: str, seed: int, key: str) -> dict:
     path = out / "arms" / arm / f"seed-{seed}" / "samples.jsonl"
     if not path.exists():
         return {}
-    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    rows = samples(out, arm, seed)
     return {r.get("id", i): r[key] for i, r in enumerate(rows)
             if isinstance(r.get(key), (int, float)) and not math.isnan(r[key])}  # a prompt without a value is unpaired
 
@@ -238,7 +250,7 @@ def write_reports(out: Path, rows: list[dict], arms, world, command: str, total_
 
 
 # ------------------------------------------------------------------ per-column verdicts; the world's deliverables
-COLUMN_REPS = 1000  # bootstrap draws per column interval (a few columns per arm: the report stays seconds)
+COLUMN_REPS = 2000  # bootstrap draws per column interval, as for the gold reward (vectorised: the report takes seconds)
 
 
 def _values(out: Path, arm: str, seed: int, key: str) -> list[float]:
