@@ -45,7 +45,7 @@ class World(Protocol):
         """``{category: rate}`` for exactly ``categories`` (NaN where the rows hold none of a category)."""
 
     # -- optional: None (or absent) where the world has none
-    # ``build_base(base: dict, cache_dir, log=print) -> (Policy, info)``: the world's own SFT base, from the
+    # ``build_base(base: dict, cache_dir, log=print, progress=True) -> (Policy, info)``: the world's own SFT base, from the
     # compare recipe's ``base:`` mapping (the world reads its own config from it). Absent: ``model:`` is needed.
     build_base: Callable[..., tuple[Any, dict]] | None
     judge_template: str | None           # AI feedback in the world's language: {prompt} {a} {b}

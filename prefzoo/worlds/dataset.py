@@ -171,7 +171,7 @@ class DatasetWorld:
             pairs = [pairs[i] for i in keep]
         return [dict(r) for r in pairs]
 
-    def build_base(self, base: dict | None, cache_dir: str | Path, log=print):
+    def build_base(self, base: dict | None, cache_dir: str | Path, log=print, progress: bool = False):
         """A small stand-in SFT base when the recipe names no ``model:`` (e.g. the bundled example): a tiny
         Llama over the data's words, fine-tuned on BOTH replies of every train pair, so it starts unaligned
         (it says the chosen and the rejected kind of thing alike). ``base``: {epochs, lr, seed, max_length}.
@@ -190,7 +190,7 @@ class DatasetWorld:
         policy = Policy.load(ModelConfig(base="tiny", max_length=cfg.max_length), vocab=words_of(texts), seed=cfg.seed)
         rows = [{"prompt": r["prompt"], "completion": r[k]} for r in self.train_pairs for k in ("chosen", "rejected")]
         ds, _ = records_from_list(rows, "sft")
-        train = TrainConfig(lr=cfg.lr, batch_size=16, epochs=cfg.epochs, progress=False, cache_dir=str(cache_dir))
+        train = TrainConfig(lr=cfg.lr, batch_size=16, epochs=cfg.epochs, progress=progress, cache_dir=str(cache_dir))
         result = registry.get("sft")().run(Job(policy=policy, train=train, out_dir=Path(cache_dir) / "dataset-base",
                                                seed=cfg.seed, data={"sft": ds}, label="base/sft"))
         log(f"base: a tiny stand-in SFT'd on {len(rows)} replies, final loss {result.final.get('loss', math.nan):.3f}")

@@ -97,7 +97,7 @@ class ToyWorld:
         return {k: rates[k] for k in self.categories}
 
     # ------------------------------------------------------------------ the base
-    def build_base(self, base: dict | ToyBaseConfig, cache_dir: str | Path, log=print):
+    def build_base(self, base: dict | ToyBaseConfig, cache_dir: str | Path, log=print, progress: bool = True):
         """Pretrain + SFT a tiny Llama on the world's corpus, or load it from the cache. ``base``: the
         compare recipe's ``base:`` mapping (``ToyBaseConfig`` keys; this world owns its config).
 
@@ -144,7 +144,7 @@ class ToyWorld:
             t = time.time()
             ds, _ = records_from_list(rows, SFT)
             train = TrainConfig(lr=lr, batch_size=cfg.batch_size, epochs=epochs, schedule=schedule,
-                                warmup_steps=20, log_every=50, progress=True, cache_dir=str(cache_dir))
+                                warmup_steps=20, log_every=50, progress=progress, cache_dir=str(cache_dir))
             job = Job(policy=model, train=train, out_dir=path / name, seed=cfg.seed, data={SFT: ds},
                       label=f"base/{name}")
             result = registry.get("sft")().run(job)
