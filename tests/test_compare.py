@@ -89,6 +89,11 @@ def test_writes_tables_plots_and_per_arm_files(smoke_run):
         assert (r["gold_reward_verdict"] == "better") == (lo > 0) and (r["gold_reward_verdict"] == "worse") == (hi < 0)
     md = (out / "results.md").read_text()
     assert "prefzoo compare" in md and "| dpo |" in md and "| cai |" in md and "gold_reward_verdict" in md
+    # a headline table first (gold with its interval, the verdict), then a glossary of every column
+    assert md.index("## Headline") < md.index("## Glossary") < md.index("## All columns")
+    assert "| arm | gold reward (95% CI) | verdict | win_rate_vs_base |" in md
+    assert "- `gold_reward_mean`: the world's gold reward" in md and "(higher is better)" in md
+    assert "- `benign_refused`:" in md and "(lower is better)" in md.split("- `benign_refused`:")[1].split("\n")[0]
     assert (out / "plots" / "reward_vs_kl.png").stat().st_size > 1000
     assert (out / "plots" / "categories.png").stat().st_size > 1000
     arm = out / "arms" / "dpo" / "seed-0"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from prefzoo.eval.evaluator import bootstrap_ci, paired_verdict
 from prefzoo.eval.metric import DEFAULT_METRICS, resolve_metrics
+from prefzoo.eval.report_md import glossary_lines, headline_lines
 
 ID_COLUMNS = ["arm", "algorithm", "seed", "status"]
 RUN_COLUMNS = ["tokens", "train_s", "wall_s"]
@@ -172,8 +173,8 @@ def write_markdown(out: Path, summary: list[dict], world, command: str, total_s:
              "(summary.csv: `<metric>_vs_base` and its interval)."]
     lines += [f"{m.name}: {m.description} ({m.direction} is better)." if m.direction != "none" else
               f"{m.name}: {m.description}." for m in metrics if m.name not in DEFAULT_METRICS]  # the plug-ins
-    lines += ["",
-             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += [""] + headline_lines(summary) + glossary_lines(cols, metrics, world)
+    lines += ["## All columns", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in summary:
         lines.append("| " + " | ".join(_fmt(r.get(c, "")) for c in cols) + " |")
     failed = [r for r in summary if r.get("errors")]
