@@ -8,7 +8,6 @@ Confidence intervals: a bootstrap over seeds and prompts (``bootstrap_ci``).
 from __future__ import annotations
 
 import math
-import random
 from dataclasses import dataclass, field
 
 import torch
@@ -33,6 +32,19 @@ class EvalConfig:
                                    # model), rule:FILE.py:FUNC, world; None: the world's own gold
     allow_gold_as_reward: bool = False  # let an arm train on the reward it is scored by (overoptimisation is
                                    # then invisible: refused unless set)
+    judge: str | dict | None = None  # the LLM judge of the judge_win_rate metric (pairwise, both orders, labels
+                                   # cached): any feedback spec that builds one: local:MODEL (an alias, a path,
+                                   # policy: the base itself, world) or http:URL, or a mapping with every setting
+                                   # (backend, http, template, swap, cache_dir, ...); None: that metric is refused
+
+    def __post_init__(self):
+        if self.judge is None and "judge_win_rate" in self.metrics:
+            raise ValueError("eval.metrics names judge_win_rate but eval.judge is unset: name the judge, e.g. "
+                             "--set eval.judge=local:PATH_OR_ALIAS or --set eval.judge=http:http://HOST/v1")
+        if self.judge is not None:
+            from prefzoo.feedback.spec import parse_spec
+
+            parse_spec(self.judge, "eval.judge")  # a typo fails here, before any arm trains
 
 
 @dataclass
@@ -89,20 +101,28 @@ def evaluate(policy: Policy, base: Policy, world, rows: list[dict], cfg: EvalCon
 
 def bootstrap_ci(per_seed: list[list[float]], reps: int = 2000, level: float = 0.95,
                  seed: int = 0) -> tuple[float, float, float]:
-    """Mean and percentile CI, resampling seeds and then prompts within each seed (two-level)."""
+    """Mean and percentile CI, resampling seeds and then prompts within each seed (two-level): each of
+    ``reps`` draws picks len(per_seed) seeds with replacement and, for each pick, that seed's prompts with
+    replacement; the statistic is the mean of the picks' means. Vectorised (numpy), seeded."""
+    import numpy as np
+
     per_seed = [s for s in per_seed if s]
     if not per_seed:
         return float("nan"), float("nan"), float("nan")
     mean = sum(sum(s) / len(s) for s in per_seed) / len(per_seed)
-    rng = random.Random(seed)
-    stats = []
-    for _ in range(reps):
-        seeds = [per_seed[rng.randrange(len(per_seed))] for _ in per_seed]
-        vals = [sum(s[rng.randrange(len(s))] for _ in s) / len(s) for s in seeds]
-        stats.append(sum(vals) / len(vals))
-    stats.sort()
-    lo = stats[int((1 - level) / 2 * reps)]
-    hi = stats[min(reps - 1, int((1 + level) / 2 * reps))]
+    rng = np.random.default_rng(seed)
+    arrays = [np.asarray(s, dtype=float) for s in per_seed]
+    k = len(arrays)
+    picks = rng.integers(0, k, size=(reps, k))     # which seed fills each slot of each draw
+    means = np.empty((reps, k))
+    for i, values in enumerate(arrays):            # the prompt resamples of seed i, for every slot it fills
+        where = picks == i
+        n = int(where.sum())
+        if n:
+            means[where] = values[rng.integers(0, len(values), size=(n, len(values)))].mean(axis=1)
+    stats = np.sort(means.mean(axis=1))
+    lo = float(stats[int((1 - level) / 2 * reps)])
+    hi = float(stats[min(reps - 1, int((1 + level) / 2 * reps))])
     return mean, lo, hi
 
 

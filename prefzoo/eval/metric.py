@@ -115,7 +115,8 @@ METRICS = Registry("metric", required=("direction", "compute", "columns"), entry
                        "mean_length": "prefzoo.eval.metrics.length:MeanLength",
                        "distinct_2": "prefzoo.eval.metrics.distinct:Distinct2",
                        "categories": "prefzoo.eval.metrics.categories:CategoryRates",
-                       "heldout_accuracy": "prefzoo.eval.metrics.heldout:HeldoutAccuracy"},
+                       "heldout_accuracy": "prefzoo.eval.metrics.heldout:HeldoutAccuracy",
+                       "judge_win_rate": "prefzoo.eval.metrics.judge:JudgeWinRate"},
                    hint="(A metric file: `eval.metrics: [..., my_metric.py:MyMetric]`, relative to the recipe.)")
 
 # Today's table columns, in today's order.
