@@ -129,8 +129,12 @@ def seed_data(recipe: CompareRecipe, base, world, source, out: Path, seed: int, 
             write_atomic(pairs_path.with_name("human_pairs.fingerprint.json"), json.dumps(pairs_fp, indent=2))
             write_jsonl(pairs_path, made)
     raw_pairs = from_main(lambda: read_jsonl(pairs_path))  # main's file is what every process learns from
-    pairs, report = records_from_list(raw_pairs, PAIRS)
     prompts_ds, _ = records_from_list([{"prompt": r["prompt"], "category": r["category"]} for r in rows], PROMPTS)
+    if not raw_pairs and source is not None:  # a prompt-only dataset: online arms only (offline ones fail clearly)
+        say(f"[stage] seed {seed}: prompts only ({len(rows)} train prompts), base samples")
+        base_eval_texts = sample(base, [r["prompt"] for r in eval_rows], recipe.eval)[0]
+        return {PROMPTS: prompts_ds}, base_eval_texts, data_hash(raw_pairs, rows, eval_rows)
+    pairs, report = records_from_list(raw_pairs, PAIRS)
     base_eval_texts = sample(base, [r["prompt"] for r in eval_rows], recipe.eval)[0]
     if source is not None:
         what = f"{report.kept} pairs from the data ({'all' if recipe.label_budget is None else 'budget ' + str(recipe.label_budget)})"

@@ -66,3 +66,30 @@ def test_an_arm_trained_on_its_own_gold_is_refused(tmp_path, sets, message):
     out = run_compare(recipe, out=tmp_path / "ok", overrides=sets + ["eval.allow_gold_as_reward=true", "seeds=[0]",
                                                                      "arms.ppo.params.steps=1"], log=QUIET)
     assert all(r["status"] == "ok" for r in rows_of(out))
+
+
+def test_a_prompt_only_dataset_compares_online_arms(tmp_path):
+    """data.kind: prompts (a prompts file) and a reward: RL-only arms, scored on the held-out prompts by eval.gold."""
+    from prefzoo.testing import tiny_policy
+
+    prompts = [{"prompt": f"say something about color {i} ?"} for i in range(40)]
+    (tmp_path / "prompts.jsonl").write_text("".join(json.dumps(p) + "\n" for p in prompts))
+    (tmp_path / "rules.py").write_text("def blue(prompt, response):\n    return float('blue' in response.split())\n\n\n"
+                                       "def short(prompt, response):\n    return 1.0 / (1 + len(response.split()))\n")
+    policy = tiny_policy(prompts + [{"prompt": "x", "completion": "blue red green ."}])
+    policy.save(tmp_path / "base")
+    recipe = {"name": "prompts-only", "world": "dataset", "model": {"base": str(tmp_path / "base"), "max_length": 48},
+              "data": {"path": "prompts.jsonl", "kind": "prompts", "test_fraction": 0.25},
+              "seeds": [0], "train_prompts": 16, "train": {"lr": 0.003, "progress": False},
+              "eval": {"max_new_tokens": 6, "gold": "rule:rules.py:short",
+                       "metrics": ["gold_reward", "win_rate_vs_base", "kl_to_base", "mean_length"]},
+              "arms": [{"name": "base", "algorithm": "base"},
+                       {"name": "rloo", "algorithm": "rloo",
+                        "params": {"reward": "rule:rules.py:blue", "steps": 2, "prompts_per_step": 4,
+                                   "max_new_tokens": 6}},
+                       {"name": "dpo", "algorithm": "dpo"}]}
+    (tmp_path / "recipe.yaml").write_text(json.dumps(recipe))
+    out = run_compare(tmp_path / "recipe.yaml", out=tmp_path / "out", log=QUIET)
+    rows = {r["arm"]: r for r in rows_of(out)}
+    assert rows["base"]["status"] == "ok" and rows["rloo"]["status"] == "ok" and rows["rloo"]["gold_reward"]
+    assert rows["dpo"]["status"] == "failed" and "pairs" in rows["dpo"]["error"]  # no pairs to learn from: said

@@ -24,7 +24,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -39,6 +39,8 @@ class DataSource:
     """The compare recipe's ``data:`` block: where the preference pairs come from and how they split."""
 
     path: str | None = None           # JSONL/JSON/Parquet file or hub id (relative paths: to the recipe); None: bundled
+    kind: Literal["pairs", "prompts"] = "pairs"  # prompts: a prompt-only set for RL-only comparisons (online arms
+                                      # and a reward; no pairs to learn from or rank, so name eval.gold)
     format: str = "auto"              # auto | standard | conversational | implicit | hh (prefzoo.data.load_records)
     split: str = "train"              # the source's split (hub ids; local files have "train")
     test_fraction: float = 0.1        # share of prompts held out (by a seeded hash of the prompt)
@@ -107,6 +109,18 @@ class ReferenceGold(Feedback):
         return torch.tensor(out)
 
 
+class NoGold(Feedback):
+    """A prompt-only dataset has no reference replies: the comparison must name its gold (eval.gold)."""
+
+    name = "none (name eval.gold)"
+
+    def score(self, prompts, responses) -> torch.Tensor:
+        from prefzoo.config import ConfigError
+
+        raise ConfigError("world dataset with prompts only has no gold of its own: set eval.gold "
+                          "(reward-model:PATH|HUB_ID or rule:FILE.py:FUNC)")
+
+
 def _as_text(x: Any) -> str:
     return x if isinstance(x, str) else "\n\n".join(m["content"] for m in x)
 
@@ -128,11 +142,11 @@ class DatasetWorld:
 
         self.source = source
         path = self._path(source.path, recipe_dir) if source.path else str(BUNDLED)
-        pairs, self.report = load_records(path, "pairs", split=source.split, format=source.format)
+        pairs, self.report = load_records(path, source.kind, split=source.split, format=source.format)
         rows = pairs.to_list()
         if source.test_path or source.test_split:
             test_src = self._path(source.test_path, recipe_dir) if source.test_path else path
-            test, _ = load_records(test_src, "pairs", split=source.test_split or "train", format=source.format)
+            test, _ = load_records(test_src, source.kind, split=source.test_split or "train", format=source.format)
             self.test_pairs = test.to_list()
             held = {prompt_text(r["prompt"]) for r in self.test_pairs}
             self.train_pairs = []
@@ -148,13 +162,13 @@ class DatasetWorld:
         if not self.train_pairs or not self.test_pairs:
             from prefzoo.data import DataError
 
-            raise DataError(f"{path}: {len(self.train_pairs)} train and {len(self.test_pairs)} test pairs after the "
+            raise DataError(f"{path}: {len(self.train_pairs)} train and {len(self.test_pairs)} test rows after the "
                             f"split; both must be non-empty (set data.test_fraction or data.test_path)")
         self.categories = tuple(sorted({str(r.get("category") or "all") for r in rows})) or ("all",)
         refs: dict[str, list[tuple[str, str]]] = {}
-        for r in self.train_pairs + self.test_pairs:
+        for r in self.train_pairs + self.test_pairs if source.kind == "pairs" else []:
             refs.setdefault(prompt_text(r["prompt"]), []).append((_as_text(r["chosen"]), _as_text(r["rejected"])))
-        self.gold: Feedback = ReferenceGold(refs)
+        self.gold: Feedback = ReferenceGold(refs) if refs else NoGold()
 
     @staticmethod
     def _path(path: str, recipe_dir) -> str:
@@ -164,7 +178,9 @@ class DatasetWorld:
         return path
 
     def human_pairs(self, budget: int | None, seed: int) -> list[dict]:
-        """The train pairs the arms learn from: all, or a seeded subsample of ``budget``."""
+        """The train pairs the arms learn from: all, or a seeded subsample of ``budget`` (none for prompts)."""
+        if self.source.kind != "pairs":
+            return []
         pairs = list(self.train_pairs)
         if budget is not None and budget < len(pairs):
             keep = sorted(random.Random(f"budget:{seed}").sample(range(len(pairs)), budget))
@@ -177,13 +193,16 @@ class DatasetWorld:
         (it says the chosen and the rejected kind of thing alike). ``base``: {epochs, lr, seed, max_length}.
         A real comparison names its SFT model under ``model:`` instead."""
         from prefzoo import registry
-        from prefzoo.config import from_dict
+        from prefzoo.config import ConfigError, from_dict
         from prefzoo.data import records_from_list
         from prefzoo.job import Job
         from prefzoo.models.policy import Policy
         from prefzoo.models.tiny import words_of
         from prefzoo.recipe import ModelConfig, TrainConfig
 
+        if self.source.kind != "pairs":
+            raise ConfigError("a prompt-only dataset has no replies to build a stand-in base from: name your "
+                              "SFT model under model: (e.g. --set model.base=PATH_OR_HUB_ID)")
         cfg = from_dict(StandInBase, dict(base or {}), "base")
         texts = [_as_text(r[k]) if k != "prompt" else prompt_text(r[k]) for r in self.train_pairs + self.test_pairs
                  for k in ("prompt", "chosen", "rejected")]
