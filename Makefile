@@ -32,5 +32,6 @@ test-slow: setup
 lint: setup
 	$(PY) -m ruff check prefzoo tests benchmarks
 
+# caches (the toy base, reference log-probs, AI labels) live in $PREFZOO_CACHE (default ~/.cache/prefzoo)
 clean:
-	rm -rf runs .cache
+	rm -rf runs
