@@ -192,6 +192,8 @@ class OnlineBatch:
     beta: float = 0.0
     token_norm: torch.Tensor | None = None  # response tokens of this minibatch on all processes / processes
     row_norm: torch.Tensor | None = None    # rows of this minibatch on all processes / processes
+    rows: torch.Tensor | None = None        # [B] the minibatch's row indices in this process's rollout of the step
+    extra_logps: torch.Tensor | None = None  # [B', R'] log-probs (with grad) of ``extra_rows``' responses, or None
 
     def mean(self, x: torch.Tensor) -> torch.Tensor:
         """Token-level mean over the minibatch of every process (see ``masked_mean``'s ``denom``)."""
@@ -316,6 +318,13 @@ class OnlineAlgorithm(Algorithm):
             total = total + self.config.vf_coef * vf
             metrics.update(value_loss=vf.detach(), value_clip_fraction=vclip)
         return LossOutput(total, (b.logps * b.mask).sum(-1).detach(), metrics)
+
+    def extra_rows(self, rows: list[int]):
+        """Phase 4, optional: a rollout of more responses whose log-probs the loss of the minibatch with
+        this process's rows ``rows`` needs (XPO: the reference's samples of those prompts). The engine runs
+        them in the same forward of the prepared (DDP / FSDP / DeepSpeed) model as the minibatch and
+        hands their per-token log-probs to ``loss`` as ``OnlineBatch.extra_logps``. None (default): none."""
+        return None
 
     def extra_loss(self, b: OnlineBatch, total: torch.Tensor, metrics: dict) -> tuple[torch.Tensor, dict]:
         """Terms added to the policy loss before the value loss (GRPO: its k3 KL); default none."""

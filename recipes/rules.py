@@ -22,3 +22,9 @@ def length_score(prompt, response: str) -> float:
     """The number of words over 8: a dense reward (almost every response scores), for tests that need
     every minibatch to carry a real gradient rather than float noise."""
     return len(response.split()) / 8.0
+
+
+def blue_count(prompt, response: str) -> float:
+    """The number of "blue" words: as a Bradley-Terry preference, sigmoid(r(y) - r(y')), one more "blue"
+    is P = 0.73, a sharper pairwise signal than ``blue_fraction``'s differences of a few hundredths."""
+    return float(response.split().count(TARGET))

@@ -273,7 +273,7 @@ def test_resolve_reward_specs(tmp_path, pairs):
 
 # ----------------------------------------------------------------------------- the tiny recipes learn
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["ppo", "rloo", "grpo"])
+@pytest.mark.parametrize("name", ["ppo", "rloo", "grpo", "nash-md", "xpo"])
 def test_tiny_recipe_learns_the_rule_reward(tmp_path, name):
     """`prefzoo train recipes/tiny-NAME.yaml`: the mean reward of the last 3 steps exceeds that of the
     first 3 by more than 3 standard errors (a one-sided test on the samples of those steps), while

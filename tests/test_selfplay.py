@@ -132,6 +132,30 @@ def test_best_of_n_policy_keeps_the_reward_s_best():
     assert BestOfNPolicy(FakePolicy(), fb, 3).decode([7]) == "7"
 
 
+def test_kl_to_base_adds_the_best_of_n_policy_s_sampling_kl():
+    """Best-of-4 of the base itself: log pi - log pi_base is 0 on every sample, so the column is the
+    wrapper's KL(pi_bon || pi): the bound ln 4 - 3/4 = .6362944 by default, or the estimate it is given.
+    A policy without the capability gets plain k1 (0 here too)."""
+    from prefzoo.eval.metric import EvalContext
+    from prefzoo.eval.metrics.kl import KLToBase
+
+    base = tiny_policy(TINY_PAIRS)
+    prompt_ids = [base.encode_prompt(p) for p in ["color of the sea ?", "what is blue ?"]]
+    comps = [[base.tokenizer.eos_token_id], [base.tokenizer.convert_tokens_to_ids("blue")]]
+
+    def column(policy):
+        ctx = EvalContext(policy, base, None, [{}, {}], None, ["", ""], comps, prompt_ids)
+        return KLToBase().compute(ctx)
+
+    fb = RuleFeedback(blue)
+    bon = column(BestOfNPolicy(base, fb, 4))
+    assert bon.values["kl_to_base"] == pytest.approx(0.6362944, abs=ATOL)
+    assert bon.per_prompt["kl"] == pytest.approx([0.6362944] * 2, abs=ATOL)
+    assert column(BestOfNPolicy(base, fb, 4, kl=0.25)).values["kl_to_base"] == pytest.approx(0.25, abs=ATOL)
+    plain = type("Plain", (), {k: getattr(base, k) for k in ("model", "sequences", "forward_logps", "tokenizer")})()
+    assert column(plain).values["kl_to_base"] == pytest.approx(0.0, abs=ATOL)
+
+
 # ----------------------------------------------------------------------------- tiny runs
 TINY = {
     "spin": {"rounds": 2, "max_new_tokens": 5},
@@ -165,6 +189,7 @@ def test_a_tiny_run_finishes_with_finite_metrics(tmp_path, name):
     if name == "best-of-n":
         assert result.history == [] and result.info["kl_bound"] == pytest.approx(bon_kl_bound(3), abs=ATOL)
         assert 0.0 <= result.info["kl_mc"] <= result.info["kl_bound"] + 1e-9
+        assert result.info["kl_source"] == "kl_mc" and result.policy.kl == result.info["kl_mc"]
         texts = result.policy.generate(["color of the sea ?"], max_new_tokens=5)
         assert len(texts) == 1
         return
@@ -177,9 +202,56 @@ def test_a_tiny_run_finishes_with_finite_metrics(tmp_path, name):
         assert len(result.info["rounds"]) == 2
 
 
-def test_xpo_rejects_minibatches():
-    with pytest.raises(ValueError, match="minibatches: 1"):
-        build_algorithm("xpo", {"prompts_per_step": 4, "minibatches": 2})
+def test_xpo_with_minibatches_runs_its_reference_samples_in_the_minibatch_forward(tmp_path, monkeypatch):
+    """xpo asks the engine (``extra_rows``) for its minibatch's reference samples: each minibatch of 2
+    prompts makes one forward of the prepared model over 2 + 2 rows, whose log-probs reach the loss."""
+    from prefzoo.engine import online
+
+    seen, real = [], online.minibatch_logps
+
+    def spy(model, mb, extra, temperature):
+        seen.append((len(mb), None if extra is None else len(extra), type(model).__name__))
+        return real(model, mb, extra, temperature)
+
+    monkeypatch.setattr(online, "minibatch_logps", spy)
+    params = {**TINY["xpo"], "reward": "judge", "minibatches": 2}
+    result = build_algorithm("xpo", params).run(tiny_job(tmp_path))
+    assert [r["step"] for r in result.history] == [1, 2]
+    assert all(math.isfinite(r["loss"]) and math.isfinite(r["dpo_loss"]) for r in result.history)
+    assert [s[:2] for s in seen] == [(2, 2)] * 4  # 2 steps x 2 minibatches
+
+
+class CountingModel(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.inner, self.calls = model, 0
+
+    def forward(self, **kw):
+        self.calls += 1
+        return self.inner(**kw)
+
+
+def test_minibatch_logps_adds_extra_rows_to_one_forward_with_the_same_numbers():
+    """The extra rows (responses of other lengths, re-padded together with the minibatch's) give, in
+    one forward, the per-token log-probs of two separate forwards; without extra rows it is exactly
+    ``response_logps``."""
+    from prefzoo.engine.online_parts import minibatch_logps
+    from prefzoo.engine.rollout import assemble, response_logps
+
+    policy = tiny_policy(TINY_PAIRS)
+    prompts = ["color of the sea ?", "what is blue ?"]
+    ids = [policy.encode_prompt(p) for p in prompts]
+    vocab = policy.tokenizer.convert_tokens_to_ids
+    mb = assemble(policy, prompts, ids, [[vocab("blue")] * 3, [vocab("blue")]], [False, False])
+    extra = assemble(policy, prompts, ids, [[vocab("blue")] * 5, [vocab("blue")] * 2], [False, False])
+    model = CountingModel(policy.model)
+    with torch.no_grad():
+        a, b = minibatch_logps(model, mb, extra, 0.7)
+        assert model.calls == 1
+        torch.testing.assert_close(a, response_logps(policy.model, mb, 0.7), atol=1e-5, rtol=0)
+        torch.testing.assert_close(b, response_logps(policy.model, extra, 0.7), atol=1e-5, rtol=0)
+        same, none = minibatch_logps(model, mb, None, 0.7)
+        assert none is None and torch.equal(same, response_logps(policy.model, mb, 0.7))
 
 
 # ----------------------------------------------------------------------------- slow: the reward rises

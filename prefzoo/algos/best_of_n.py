@@ -9,8 +9,12 @@ Intuition: no training at all; spend inference compute instead, and pay for it i
 so every evaluator and metric samples best-of-n with no change. It reports in the result info the
 analytic bound (``kl_bound``) and a Monte-Carlo estimate (``kl_mc``: ``stages.selection.bon_kl_estimate``
 over ``kl_samples`` samples per prompt on ``kl_prompts`` training prompts, averaged), which is smaller
-when rewards tie. The evaluator's ``kl_to_base`` column scores log pi - log pi_base of the wrapped
-policy's log-probs, which for best-of-n of the base is 0: read ``kl_mc`` / ``kl_bound`` instead.
+when rewards tie. The log-probs the wrapper reports are the wrapped policy's, so log pi - log pi_base
+alone (the evaluator's ``kl_to_base``) misses KL(pi_bon || pi) and would read 0 for best-of-n of the
+base; the wrapper therefore has the ``sampling_kl`` capability, which that metric adds per sample:
+    KL(pi_bon || pi_base) = KL(pi_bon || pi) + E_{y ~ pi_bon}[log pi(y) - log pi_base(y)]
+with KL(pi_bon || pi) the Monte-Carlo estimate ``kl_mc`` when it was computed, else the bound
+(``kl_source`` in the result info says which).
 """
 from __future__ import annotations
 
@@ -26,10 +30,18 @@ from prefzoo.stages.selection import best_index, bon_kl_bound, bon_kl_estimate, 
 
 class BestOfNPolicy:
     """A ``Policy`` whose sampling is best-of-n under ``feedback``; everything else is the wrapped
-    policy's (log-probs, tokenizer, saving)."""
+    policy's (log-probs, tokenizer, saving). ``kl``: KL(pi_bon || pi) per prompt (default: the bound
+    log n - (n-1)/n), reported per sample by ``sampling_kl``."""
 
-    def __init__(self, policy, feedback, n: int):
+    def __init__(self, policy, feedback, n: int, kl: float | None = None):
         self.policy, self.feedback, self.n = policy, feedback, n
+        self.kl = bon_kl_bound(n) if kl is None else float(kl)
+
+    def sampling_kl(self, prompt_ids: list[list[int]], completion_ids: list[list[int]]) -> list[float]:
+        """KL(this policy's sampling || the distribution of the log-probs it reports), per sample: the
+        capability the ``kl_to_base`` metric adds to log pi - log pi_base. Best-of-n's is per prompt and
+        the same for every prompt here (one estimate over the training prompts, or the bound)."""
+        return [self.kl] * len(completion_ids)
 
     def __getattr__(self, name):  # only reached for what this class does not define
         return getattr(self.__dict__["policy"], name)
@@ -90,4 +102,5 @@ class BestOfN(Algorithm):
                               max_new_tokens=cfg.max_new_tokens, seed=job.seed)
             kls = [bon_kl_estimate(s, cfg.n) for s in score_groups(feedback, prompts, groups)]
             info.update(kl_mc=sum(kls) / len(kls), kl_mc_prompts=len(kls), kl_mc_samples=cfg.kl_samples)
-        return TrainResult(BestOfNPolicy(job.policy, feedback, cfg.n), [], info)
+        info["kl_source"] = "kl_bound" if info["kl_mc"] is None else "kl_mc"
+        return TrainResult(BestOfNPolicy(job.policy, feedback, cfg.n, info[info["kl_source"]]), [], info)

@@ -11,6 +11,10 @@ Loss per prompt (TRL's ``_compute_losses``; the REINFORCE form of the Nash-MD up
 (1/2 a control variate; the first term's gradient is that of KL(pi || pi_ref) by REINFORCE).
 Shapes: token tensors [B, R], one policy sample per prompt (samples_per_prompt = 1); labels [B].
 Feedback: ``prefer`` of the reward spec (a scoring reward gives sigma(r(y) - r(y')), as TRL did).
+``beta`` is the engine's current value (``OnlineBatch.beta``): the config's, or with ``target_kl`` the
+adaptive controller's. Where the reward also scores pointwise (``monitor_reward``), the policy samples'
+scores are logged as ``reward_mean`` / ``reward_std`` (a monitor: the loss sees only the preferences;
+with several processes, the mean of each process's value).
 """
 from __future__ import annotations
 
@@ -32,6 +36,16 @@ def nash_md_loss(logps: torch.Tensor, ref_logps: torch.Tensor, mask: torch.Tenso
     return beta * (log_ratio * lp).sum(-1) - score, log_ratio.sum(-1)
 
 
+def reward_monitor(reward, prompts: list, texts: list[str], device) -> dict:
+    """{reward_mean, reward_std} of the reward's pointwise scores of ``texts``, or {} where the reward
+    gives preferences only."""
+    try:
+        scores = reward.checked_score(prompts, texts).to(device)
+    except NotImplementedError:
+        return {}
+    return {"reward_mean": scores.mean(), "reward_std": scores.std(correction=0)}
+
+
 @register("nash-md")
 class NashMD(OnlineAlgorithm):
     summary = "policy vs a geometric mixture of policy and reference, judged pairwise; REINFORCE + KL"
@@ -40,8 +54,9 @@ class NashMD(OnlineAlgorithm):
     @dataclass
     class Config(OnlineConfig):
         samples_per_prompt: int = 1       # the policy's sample; the mixture's is drawn in the feedback phase
-        beta: float = 0.1                 # KL strength (TRL's default)
+        beta: float = 0.1                 # KL strength (TRL's default); the start value with target_kl
         mixture_coef: float = 0.5         # alpha: weight of the reference in the mixture (TRL's default)
+        monitor_reward: bool = True       # log the reward's pointwise scores of the samples, where it has them
 
         def __post_init__(self):
             super().__post_init__()
@@ -64,6 +79,7 @@ class NashMD(OnlineAlgorithm):
                                  temperature=self.config.temperature, seed=self._job.seed * 7919 + self._calls)
         dev = ro.response_mask.device
         p = inp.reward.checked_prefer(ro.prompts, ro.texts, mix.texts).to(dev)
+        self._monitor = reward_monitor(inp.reward, ro.prompts, ro.texts, dev) if self.config.monitor_reward else {}
         zeros = torch.zeros(len(ro), device=dev)
         return Scores(inp.penalised(zeros, ro.eos), labels=p)
 
@@ -74,5 +90,7 @@ class NashMD(OnlineAlgorithm):
         return Advantages(torch.zeros_like(inp.mask))  # the loss is Nash-MD's own
 
     def loss(self, b: OnlineBatch) -> LossOutput:
-        per, kl = nash_md_loss(b.logps, b.ref_logps, b.mask, b.labels, self.config.beta)
-        return LossOutput(per.mean(), per.detach(), {"win_prob": b.labels.float().mean(), "kl_loss": kl.mean()})
+        per, kl = nash_md_loss(b.logps, b.ref_logps, b.mask, b.labels, b.beta)
+        # a mean per prompt over the minibatch of every process (DDP averages over processes)
+        return LossOutput(per.sum() / b.row_norm, per.detach(),
+                          {"win_prob": b.labels.float().mean(), "kl_loss": kl.mean(), **self._monitor})

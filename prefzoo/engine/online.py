@@ -13,7 +13,9 @@ Per step, four phases (CleanRL's shape), each calling the algorithm's hook (``pr
 then the KL controller, the log row and the checkpoint. The only capability the loop asks about is
 ``uses_critic`` (it must build the value model). ``Scores.train_rows`` (rows left out of the loss) and
 the minibatch's row count (``OnlineBatch.row_norm``, for the per-sequence loss aggregations) are
-generic: the loop never branches on an algorithm's name.
+generic, and so is ``extra_rows`` (responses the loss needs beyond the minibatch, XPO's reference samples: run
+in the minibatch's one forward of the prepared model, ``OnlineBatch.extra_logps``, with the minibatch's
+``OnlineBatch.rows``): the loop never branches on an algorithm's name.
 """
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ from prefzoo.engine.loop import (Checkpoints, accelerator_for, check_finite, gen
                                  make_optimizer, make_schedule, sharding, trim_metrics)
 from prefzoo.engine.online_parts import (PROMPT_OVER_LIMIT, REFILL_SEED_STRIDE, KLController, StepClock, _draw_seed,
                                          _prompt_order, _refill_order, _rows_of, apply_no_eos_penalty, assemble_groups,
-                                         critic_values, encode_prompts, loss_mask, make_critic, minibatch_rows,
+                                         critic_values, encode_prompts, loss_mask, make_critic, minibatch_logps,
+                                         minibatch_rows,
                                          rollout_engine, step_row)
 from prefzoo.engine.rollout import Draws, Rollout, response_logps, sample
 from prefzoo.engine.tracking import Tracker
@@ -183,12 +186,14 @@ def update(run: OnlineRun, ro: Rollout, fb: Scores, prep: Prepared, beta: float,
             row_norm = acc.reduce(trains * weight, reduction="sum") / P  # rows, for the seq-mean aggregations
             groups = torch.as_tensor(rows[::k], device=device) // k
             with acc.autocast():
-                batch = OnlineBatch(response_logps(run.model, mb, cfg.temperature), prep.old_logps[r],
+                logps, extra_logps = minibatch_logps(run.model, mb, run.algo.extra_rows(rows), cfg.temperature)
+                batch = OnlineBatch(logps, prep.old_logps[r],
                                     mask, prep.adv.advantages[r], prep.ref_logps[r],
                                     critic_values(run.critic, mb) if run.critic is not None else None,
                                     None if prep.old_values is None else prep.old_values[r],
                                     None if prep.adv.returns is None else prep.adv.returns[r],
-                                    None if fb.labels is None else fb.labels[groups], beta, norm, row_norm)
+                                    None if fb.labels is None else fb.labels[groups], beta, norm, row_norm,
+                                    r, extra_logps)
                 out = run.algo.loss(batch)
             check_finite(step, "loss", out.loss, last_ckpt)
             acc.backward(out.loss * weight if weight != 1.0 else out.loss)

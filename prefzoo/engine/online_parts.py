@@ -10,7 +10,7 @@ import torch
 from prefzoo.api import OnlineConfig, masked_mean
 from prefzoo.data.records import DropReport
 from prefzoo.engine.loop import throughput
-from prefzoo.engine.rollout import Rollout
+from prefzoo.engine.rollout import Rollout, response_logps
 from prefzoo.ops import explained_variance
 
 PROMPT_OVER_LIMIT = "prompt longer than max_prompt_length"
@@ -152,6 +152,17 @@ def concat_rollouts(parts: list[Rollout]) -> Rollout:
             [_pad_to(v, 0, R - v.shape[1]) for v in vals])
     lists = {f: [x for p in parts for x in getattr(p, f)] for f in ("prompts", "prompt_ids", "response_ids", "texts")}
     return Rollout(**lists, **out, eos=torch.cat([p.eos for p in parts]))
+
+
+def minibatch_logps(model, mb: Rollout, extra: Rollout | None, temperature: float):
+    """(per-token log-probs of ``mb`` [B, R], of ``extra`` [B', R'] or None) from ONE forward of the
+    prepared ``model`` over both (re-padded together), so a wrapped model sees one forward per backward.
+    Without ``extra`` it is exactly ``response_logps(model, mb, temperature)``."""
+    if extra is None:
+        return response_logps(model, mb, temperature), None
+    both = response_logps(model, concat_rollouts([mb, extra]), temperature)
+    B, R, R2 = len(mb), mb.response_mask.shape[1], extra.response_mask.shape[1]
+    return both[:B, :R], both[B:, :R2]
 
 
 def assemble_groups(parts: list, k: int):

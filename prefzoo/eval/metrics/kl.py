@@ -1,5 +1,10 @@
 """KL(policy || base) per sequence, Monte Carlo over the policy's own samples:
-E_y~pi[log pi(y|x) - log pi_base(y|x)] (the plain "k1" estimator; 0 for the base itself)."""
+E_y~pi[log pi(y|x) - log pi_base(y|x)] (the plain "k1" estimator; 0 for the base itself).
+
+A policy whose sampling is not the distribution of the log-probs it reports (best-of-n: its log-probs
+are the wrapped policy's) says so with the ``sampling_kl(prompt_ids, completion_ids) -> [N]`` capability,
+KL(its sampling || its reported distribution) per sample, which is added: KL(pi_s || pi_base) =
+KL(pi_s || pi) + E_{pi_s}[log pi - log pi_base]."""
 import torch
 
 from prefzoo.eval.metric import EvalContext, MetricBase, MetricValues
@@ -25,11 +30,15 @@ class KLToBase(MetricBase):
     group = "headline"
     per_prompt_key = "kl"
     verdict = False  # 0 for the base by definition: "worse than the base" would only say the arm moved
-    description = "KL(policy || base) per sequence, E[log pi - log pi_base] on the arm's own samples (nats)"
+    description = ("KL(policy || base) per sequence, E[log pi - log pi_base] on the arm's own samples, plus the "
+                   "policy's sampling_kl where it has one (best-of-n: KL(pi_bon || pi)) (nats)")
 
     def compute(self, ctx: EvalContext) -> MetricValues:
         if ctx.is_base:
             return self.mean([0.0] * len(ctx.rows))
         kls = (sequence_logps(ctx.policy, ctx.prompt_ids, ctx.completion_ids)
-               - sequence_logps(ctx.base, ctx.prompt_ids, ctx.completion_ids)).tolist()
-        return self.mean(kls)
+               - sequence_logps(ctx.base, ctx.prompt_ids, ctx.completion_ids))
+        sampling_kl = getattr(ctx.policy, "sampling_kl", None)  # a capability, not a name
+        if callable(sampling_kl):
+            kls = kls + torch.as_tensor(sampling_kl(ctx.prompt_ids, ctx.completion_ids), dtype=kls.dtype)
+        return self.mean(kls.tolist())
