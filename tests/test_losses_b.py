@@ -170,7 +170,7 @@ def test_mixture_dpo_ipo_sft():
     """{dpo: 0.8, ipo: 0.2, sft: 1.0}: dpo mean 0.707677; ipo (tau 0.1, per-token) h = [5/12, -0.5],
     (h - 5)^2 = [21.006944, 30.25], mean 25.628472; sft 4/3.
     Loss 0.8 * 0.707677 + 0.2 * 25.628472 + 4/3 = 7.025169; per_example 0.8 dpo + 0.2 ipo + [1.5, 1.25]."""
-    out = build("mixture", losses={"dpo": 0.8, "ipo": 0.2, "sft": 1.0}).loss(policy_pairs(), reference_pairs())
+    out = build("mixtures", losses={"dpo": 0.8, "ipo": 0.2, "sft": 1.0}).loss(policy_pairs(), reference_pairs())
     close(out.loss, 0.8 * sum(DPO_PER) / 2 + 0.2 * 25.6284722222 + 4 / 3)
     close(out.loss, 7.0251692609)
     close(out.per_example, [6.2169062169, 7.9167656382])
@@ -181,21 +181,21 @@ def test_mixture_dpo_ipo_sft():
 def test_mixture_params_reference_free_and_errors():
     """params reach each part: dpo beta 0.2 -> [nls(0.2), nls(-0.3)]; a reference-free mixture (simpo + sft)
     takes no reference. kto (unpaired), reward-model (a pipeline) and ppo (online) are refused."""
-    out = build("mixture", losses={"dpo": 1.0}, params={"dpo": {"beta": 0.2}}).loss(policy_pairs(), reference_pairs())
+    out = build("mixtures", losses={"dpo": 1.0}, params={"dpo": {"beta": 0.2}}).loss(policy_pairs(), reference_pairs())
     close(out.loss, (nls(0.2) + nls(-0.3)) / 2)
-    free = build("mixture", losses={"simpo": 1.0, "sft": 0.5})
+    free = build("mixtures", losses={"simpo": 1.0, "sft": 0.5})
     assert not free.needs_reference
     close(free.loss(policy_pairs(), None).metrics["sft/loss"], 4 / 3)
     for losses, msg in (({"kto": 1.0}, "data_kind 'unpaired'"), ({"reward-model": 1.0}, "not an offline loss"),
                         ({"ppo": 1.0}, "data_kind 'prompts'|not an offline loss")):
         with pytest.raises(ValueError, match=msg):
-            registry.get("mixture").Config(losses=losses)
+            registry.get("mixtures").Config(losses=losses)
     with pytest.raises(ValueError, match="params for losses not in the mixture"):
-        registry.get("mixture").Config(losses={"dpo": 1.0}, params={"ipo": {}})
+        registry.get("mixtures").Config(losses={"dpo": 1.0}, params={"ipo": {}})
     with pytest.raises(ValueError, match="bad params"):
-        registry.get("mixture").Config(losses={"dpo": 1.0}, params={"dpo": {"tau": 1.0}})
+        registry.get("mixtures").Config(losses={"dpo": 1.0}, params={"dpo": {"tau": 1.0}})
     with pytest.raises(ValueError):
-        registry.get("mixture").Config(losses={"dpo": 0.0})
+        registry.get("mixtures").Config(losses={"dpo": 0.0})
 
 
 def test_mixture_with_bco():
@@ -204,7 +204,7 @@ def test_mixture_with_bco():
     loss 0.8 * 0.707677 + 0.2 * 1.399823 + 4/3 = 2.179440."""
     if "bco" not in registry.names():
         pytest.skip("bco is not registered")
-    out = build("mixture", losses={"dpo": 0.8, "bco": 0.2, "sft": 1.0}).loss(policy_pairs(), reference_pairs())
+    out = build("mixtures", losses={"dpo": 0.8, "bco": 0.2, "sft": 1.0}).loss(policy_pairs(), reference_pairs())
     bco = (2 * nls(0.05) + nls(-0.1) + nls(-0.05)) / 2
     close(out.loss, 0.8 * sum(DPO_PER) / 2 + 0.2 * bco + 4 / 3)
 

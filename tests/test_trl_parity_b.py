@@ -8,7 +8,7 @@ kernel swapped for its exact float64 equivalent, nothing else).
     f_divergence_type=forward_kl | js_divergence          fdpo, divergence = forward_kl | js
     f_divergence_type=alpha_divergence, coef c            fdpo, divergence = alpha, alpha = 1 - c (see fdpo.py)
     loss_type=["sigmoid", "sft"], loss_weights=[1, a]     rpo, alpha = a (TRL 1.16 dropped rpo_alpha for this)
-    loss_type=[...], loss_weights=[...]                   mixture, losses = {name: weight}
+    loss_type=[...], loss_weights=[...]                   mixtures, losses = {name: weight}
     use_weighting=True (sigmoid)                          dpo, wpo = true
 
 WPO needs TRL's per-token ``log_sum_sq_probs``, which the float64 stand-in does not produce:
@@ -45,7 +45,7 @@ CASES = [  # (TRL DPOConfig kwargs, prefzoo algorithm, its params)
                  {"beta": 0.1, "alpha": 1.0}, id="rpo_alpha1=sigmoid+sft"),
     pytest.param({"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, 0.5], "beta": 0.1}, "rpo",
                  {"beta": 0.1, "alpha": 0.5}, id="rpo_alpha0.5=sigmoid+sft"),
-    pytest.param({"loss_type": ["sigmoid", "ipo", "sft"], "loss_weights": [0.8, 0.2, 1.0], "beta": 0.1}, "mixture",
+    pytest.param({"loss_type": ["sigmoid", "ipo", "sft"], "loss_weights": [0.8, 0.2, 1.0], "beta": 0.1}, "mixtures",
                  {"losses": {"dpo": 0.8, "ipo": 0.2, "sft": 1.0}, "params": {"ipo": {"tau": 0.1}}},
                  id="multi-loss-sigmoid+ipo+sft=mixture"),
 ]
@@ -93,7 +93,7 @@ def test_mpo_mixture_matches_trl(tiny_pairs, make_policy, make_reference, make_l
     if "bco" not in registry.names():
         pytest.skip("bco is not registered")
     check_parity({"loss_type": ["sigmoid", "bco_pair", "sft"], "loss_weights": [0.8, 0.2, 1.0], "beta": 0.1},
-                 "mixture", {"losses": {"dpo": 0.8, "bco": 0.2, "sft": 1.0}}, tiny_pairs, make_policy,
+                 "mixtures", {"losses": {"dpo": 0.8, "bco": 0.2, "sft": 1.0}}, tiny_pairs, make_policy,
                  make_reference, make_logps, tmp_path)
 
 

@@ -27,7 +27,7 @@ MANIFEST = {
     "iterative-dpo": "prefzoo.algos.iterative_dpo:IterativeDPO",
     "kto": "prefzoo.algos.kto:KTO",
     "ln-dpo": "prefzoo.algos.ln_dpo:LNDPO",
-    "mixture": "prefzoo.algos.mixture:Mixture",
+    "mixtures": "prefzoo.algos.mixture:Mixture",
     "nash-md": "prefzoo.algos.nash_md:NashMD",
     "nca": "prefzoo.algos.nca:NCA",
     "online-dpo": "prefzoo.algos.online_dpo:OnlineDPO",

@@ -41,7 +41,7 @@ def build_part(name: str, params: dict) -> Objective:
         raise ValueError(f"mixture part {name!r}: bad params {params}: {e}") from e
 
 
-@register("mixture")
+@register("mixtures")
 class Mixture(Objective):
     summary = "one objective over weighted registered losses (e.g. MPO = dpo + bco + sft)"
     paper = "TRL multi-loss; MPO: Wang et al. 2024, arXiv 2411.10442"
