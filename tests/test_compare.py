@@ -96,6 +96,7 @@ def test_writes_tables_plots_and_per_arm_files(smoke_run):
     assert "- `benign_refused`:" in md and "(lower is better)" in md.split("- `benign_refused`:")[1].split("\n")[0]
     assert (out / "plots" / "reward_vs_kl.png").stat().st_size > 1000
     assert (out / "plots" / "categories.png").stat().st_size > 1000
+    assert (out / "plots" / "verdicts.png").stat().st_size > 1000
     arm = out / "arms" / "dpo" / "seed-0"
     assert (arm / "config.yaml").exists() and (arm / "metrics.jsonl").read_text().strip()
     samples = [json.loads(x) for x in (arm / "samples.jsonl").read_text().splitlines()]

@@ -13,6 +13,7 @@ from pathlib import Path
 from prefzoo.eval.evaluator import bootstrap_ci, paired_verdict
 from prefzoo.eval.metric import DEFAULT_METRICS, resolve_metrics
 from prefzoo.eval.report_md import glossary_lines, headline_lines
+from prefzoo.eval.verdict_plot import plot_verdicts
 
 ID_COLUMNS = ["arm", "algorithm", "seed", "status"]
 RUN_COLUMNS = ["tokens", "train_s", "wall_s"]
@@ -180,7 +181,8 @@ def write_markdown(out: Path, summary: list[dict], world, command: str, total_s:
     failed = [r for r in summary if r.get("errors")]
     if failed:
         lines += ["", "Failed runs:"] + [f"- {r['arm']}: {r['errors']}" for r in failed]
-    lines += ["", "Plots: `plots/reward_vs_kl.png`, `plots/categories.png`. Per-run rows: `results.csv`."]
+    lines += ["", "Plots: `plots/reward_vs_kl.png`, `plots/categories.png`, `plots/verdicts.png` (every verdict at a "
+              "glance). Per-run rows: `results.csv`."]
     lines += deliverable_lines(out, summary, world, metrics)
     (out / "results.md").write_text("\n".join(lines) + "\n")
 
@@ -246,6 +248,7 @@ def write_reports(out: Path, rows: list[dict], arms, world, command: str, total_
     _write_csv(out / "summary.csv", summary, summary_lead(metrics, world))
     write_markdown(out, summary, world, command, total_s, sum(bool(r.get("reused")) for r in rows), metrics)
     plot(out, summary, world)
+    plot_verdicts(out, summary)  # plots/verdicts.png: arm x metric, coloured by the verdict
     plot_deliverables(out, summary, world)
     return summary
 
