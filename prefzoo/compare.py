@@ -57,7 +57,8 @@ def build_base(recipe: CompareRecipe, world):
     if getattr(world, "build_base", None) is None:
         raise ConfigError(f"world {recipe.world!r} has no base of its own: name one under `model:` "
                           f"(e.g. model: {{base: smollm2-135m-instruct}})")
-    return world.build_base(recipe.base, recipe.cache_dir)  # the world reads its own base config
+    # the world reads its own base config; train.progress: false silences its bars too
+    return world.build_base(recipe.base, recipe.cache_dir, progress=recipe.train.progress)
 
 
 def run_arm(arm: Arm, seed: int, base, world, seed_data: dict, recipe: CompareRecipe, out: Path,
@@ -66,7 +67,7 @@ def run_arm(arm: Arm, seed: int, base, world, seed_data: dict, recipe: CompareRe
     """Train one arm on a fresh copy of the base and evaluate it: (row, info, per-prompt samples).
     Trains through ``runner.train_one``, the path of ``prefzoo train``; ``recipe_dir`` (the recipe's
     folder) is where relative paths in the arm's params resolve (e.g. ``reward: rule:rules.py:fn``).
-    Raises on failure. Writes only config.yaml and metrics (main process); ``write_arm`` writes the rest."""
+    Raises on failure. Writes only config.yaml, metrics and a LoRA arm's adapter/ (main process); ``write_arm`` writes the rest."""
     from prefzoo.runner import AlgorithmSpec, train_one  # compare -> runner, never back
 
     arm_dir = arm_dir_of(out, arm.name, seed)
@@ -92,6 +93,8 @@ def run_arm(arm: Arm, seed: int, base, world, seed_data: dict, recipe: CompareRe
         policy = result.policy
         info = {k: v for k, v in result.info.items() if isinstance(v, (int, float, str, dict))}
         tokens = int(result.info.get("tokens", 0))
+        if is_main() and getattr(policy, "is_lora", False):
+            save_adapter(policy, arm_dir / "adapter")  # so anyone can re-evaluate the trained model
     train_s = time.time() - started
     # every process evaluates (same weights, same sampling seed: the same numbers); main writes them
     ev = evaluate(policy, base, world, eval_rows, recipe.eval, base_texts=base_eval_texts)
@@ -100,6 +103,28 @@ def run_arm(arm: Arm, seed: int, base, world, seed_data: dict, recipe: CompareRe
            "wall_s": round(time.time() - started, 2), "error": ""}
     row.update(feedback_columns(info))
     return row, info, ev.per_prompt
+
+
+ADAPTER_FILE = "adapter_model.safetensors"
+
+
+def save_adapter(policy, path: Path) -> None:
+    """A LoRA policy's adapter in ``path`` (``Policy.save``: adapter_config.json, the weights, and
+    prefzoo_base.json naming the base), its weights in fp16 (half the fp32 size; kept fp32 if a value does
+    not fit). The tokenizer files are dropped: ``Policy.load_saved`` takes the tokenizer from the base."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    policy.save(path)
+    weights = path / ADAPTER_FILE
+    if weights.exists():
+        tensors = load_file(str(weights))
+        half = {k: v.to(torch.float16) if v.is_floating_point() else v for k, v in tensors.items()}
+        if all(torch.isfinite(v).all() for v in half.values() if v.is_floating_point()):
+            save_file({k: v.contiguous() for k, v in half.items()}, str(weights), metadata={"format": "pt"})
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json",
+                 "merges.txt", "chat_template.jinja", "added_tokens.json", "tokenizer.model"):
+        (path / name).unlink(missing_ok=True)
 
 
 def feedback_columns(info: dict) -> dict:
