@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from prefzoo import registry
+from prefzoo import dist, registry
 
 
 def cmd_list(args) -> int:
@@ -35,8 +35,6 @@ def cmd_train(args) -> int:
     recipe = load_train_recipe(args.recipe, overrides)
     out = Path(args.out) if args.out else default_out(recipe.name or Path(args.recipe).stem)
     result = run_recipe(recipe, out, recipe_dir=Path(args.recipe).resolve().parent, overwrite=args.overwrite)
-    from prefzoo import dist
-
     if not dist.is_main():  # under accelerate launch: one summary line, from the main process
         return 0
     final = result.final
@@ -95,7 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     from prefzoo.job import JobError
 
     try:
-        return args.fn(args)
+        code = args.fn(args)
+        dist.shutdown()  # every process reaches here after its work; the group ends before the interpreter does
+        return code
     except (ConfigError, DataError, registry.RegistryError, registry.PluginError, FileNotFoundError,
             CheckpointError, JobError) as e:
         print(f"prefzoo: error: {e}", file=sys.stderr)

@@ -31,6 +31,17 @@ def barrier() -> None:
         td.barrier()
 
 
+def shutdown() -> None:
+    """End the process group once every process is done (a no-op with one). Left to interpreter exit, the
+    group's background threads can still be running while a process is torn down, and that process then
+    aborts ("terminate called without an active exception") after its work finished."""
+    import torch.distributed as td
+
+    if _initialized():
+        td.barrier()
+        td.destroy_process_group()
+
+
 def _initialized() -> bool:
     import torch.distributed as td
 
