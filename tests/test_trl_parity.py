@@ -139,6 +139,7 @@ def check_parity(trl_kwargs, algo_name, params, tiny_pairs, make_policy, make_re
     print(f"{algo_name}: loss {ours_loss.item():.8f}, |loss diff| {loss_diff:.2e}, max |grad diff| {worst:.2e} "
           f"(largest grad entry {scale:.2e})")
     assert worst <= atol, f"max |grad diff| {worst:.3e} (largest grad entry {scale:.3e})"
+    return loss_diff, worst
 
 
 @pytest.mark.parametrize("trl_kwargs, algo_name, params", CASES)

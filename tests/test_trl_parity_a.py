@@ -54,7 +54,9 @@ def test_new_losses_match_trl(trl_kwargs, algo_name, params, tiny_pairs, make_po
     from trl.trainer import dpo_trainer
 
     monkeypatch.setattr(dpo_trainer, "add_fused_lm_head", exact_fused_lm_head)
-    check_parity(trl_kwargs, algo_name, params, tiny_pairs, make_policy, make_reference, make_logps, tmp_path)
+    loss_diff, grad_diff = check_parity(trl_kwargs, algo_name, params, tiny_pairs, make_policy, make_reference,
+                                        make_logps, tmp_path)
+    assert loss_diff <= 1e-6 and grad_diff <= 1e-6
 
 
 def test_exo_pair_residual_is_trls_float32_epsilon(tiny_pairs, make_policy, make_reference, make_logps, tmp_path,
@@ -69,8 +71,9 @@ def test_exo_pair_residual_is_trls_float32_epsilon(tiny_pairs, make_policy, make
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        check_parity({"loss_type": ["exo_pair"], "beta": 0.1, "label_smoothing": 1e-3}, "exo",
-                     {"beta": 0.1, "epsilon": 1e-3}, tiny_pairs, make_policy, make_reference, make_logps, tmp_path,
-                     atol=1e-12)
+        loss_diff, grad_diff = check_parity({"loss_type": ["exo_pair"], "beta": 0.1, "label_smoothing": 1e-3}, "exo",
+                                            {"beta": 0.1, "epsilon": 1e-3}, tiny_pairs, make_policy, make_reference,
+                                            make_logps, tmp_path, atol=1e-12)
+        assert loss_diff <= 1e-12 and grad_diff <= 1e-12
     finally:
         torch.set_default_dtype(previous)

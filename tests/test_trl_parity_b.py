@@ -62,7 +62,9 @@ def fused_float64(monkeypatch):
 def test_losses_b_match_trl(trl_kwargs, algo_name, params, tiny_pairs, make_policy, make_reference, make_logps,
                             tmp_path, fused_float64):
     """Float64 end to end against TRL's own ``DPOTrainer.compute_loss``, checked at 1e-6 (loss and gradient)."""
-    check_parity(trl_kwargs, algo_name, params, tiny_pairs, make_policy, make_reference, make_logps, tmp_path)
+    loss_diff, grad_diff = check_parity(trl_kwargs, algo_name, params, tiny_pairs, make_policy, make_reference,
+                                        make_logps, tmp_path)
+    assert loss_diff <= 1e-6 and grad_diff <= 1e-6
 
 
 @pytest.mark.parametrize("coef", [0.5, 0.3])
@@ -74,9 +76,11 @@ def test_fdpo_alpha_matches_trl_alpha_divergence(coef, tiny_pairs, make_policy, 
     def float32_policy(records, seed=0, dtype="float32", **kw):
         return make_policy(records, seed=seed, dtype="float32", **kw)
 
-    check_parity({"loss_type": ["sigmoid"], "beta": 0.1, "f_divergence_type": "alpha_divergence",
-                  "f_alpha_divergence_coef": coef}, "fdpo", {"beta": 0.1, "divergence": "alpha", "alpha": 1 - coef},
-                 tiny_pairs, float32_policy, make_reference, make_logps, tmp_path)
+    diffs = check_parity({"loss_type": ["sigmoid"], "beta": 0.1, "f_divergence_type": "alpha_divergence",
+                          "f_alpha_divergence_coef": coef}, "fdpo",
+                         {"beta": 0.1, "divergence": "alpha", "alpha": 1 - coef},
+                         tiny_pairs, float32_policy, make_reference, make_logps, tmp_path)
+    assert max(diffs) <= 1e-6
 
 
 def test_trl_alpha_divergence_has_no_float64(tiny_pairs, make_policy, make_reference, make_logps, tmp_path,
@@ -92,16 +96,18 @@ def test_mpo_mixture_matches_trl(tiny_pairs, make_policy, make_reference, make_l
     """MPO: TRL ``loss_type=["sigmoid", "bco_pair", "sft"]``, ``loss_weights=[0.8, 0.2, 1.0]``."""
     if "bco" not in registry.names():
         pytest.skip("bco is not registered")
-    check_parity({"loss_type": ["sigmoid", "bco_pair", "sft"], "loss_weights": [0.8, 0.2, 1.0], "beta": 0.1},
-                 "mixtures", {"losses": {"dpo": 0.8, "bco": 0.2, "sft": 1.0}}, tiny_pairs, make_policy,
-                 make_reference, make_logps, tmp_path)
+    diffs = check_parity({"loss_type": ["sigmoid", "bco_pair", "sft"], "loss_weights": [0.8, 0.2, 1.0], "beta": 0.1},
+                         "mixtures", {"losses": {"dpo": 0.8, "bco": 0.2, "sft": 1.0}}, tiny_pairs, make_policy,
+                         make_reference, make_logps, tmp_path)
+    assert max(diffs) <= 1e-6
 
 
 def test_wpo_matches_trl_use_weighting(tiny_pairs, make_policy, make_reference, tmp_path, fused_float64):
     """TRL ``use_weighting=True`` with ``sigmoid`` = prefzoo ``dpo`` with ``wpo: true``, the policy's inputs
     (log-probs and ``log_sum_sq_probs``) laid out by the offline loop's ``PolicyForward``."""
-    check_parity({"loss_type": ["sigmoid"], "beta": 0.1, "use_weighting": True}, "dpo", {"beta": 0.1, "wpo": True},
-                 tiny_pairs, make_policy, make_reference, loop_logps, tmp_path)
+    diffs = check_parity({"loss_type": ["sigmoid"], "beta": 0.1, "use_weighting": True}, "dpo",
+                         {"beta": 0.1, "wpo": True}, tiny_pairs, make_policy, make_reference, loop_logps, tmp_path)
+    assert max(diffs) <= 1e-6
 
 
 # ----------------------------------------------------------------------------- helpers (no tests)
