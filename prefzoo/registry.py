@@ -52,7 +52,9 @@ def did_you_mean(name: str, options: list[str]) -> str:
     return hint
 
 
-def _file_of(spec: str, base_dir: str | Path | None) -> Path:
+def recipe_path(spec: str | Path, base_dir: str | Path | None) -> Path:
+    """A path named in a recipe: under ``base_dir`` (the recipe's folder) where it exists there, else as given.
+    The one rule for every file a recipe names (plug-ins, rules, data, reward models, metrics)."""
     path = Path(spec)
     if not path.is_absolute() and base_dir is not None and (Path(base_dir) / path).exists():
         return Path(base_dir) / path
@@ -62,7 +64,7 @@ def _file_of(spec: str, base_dir: str | Path | None) -> Path:
 def load_module(spec: str, base_dir: str | Path | None = None):
     """Import a ``.py`` file (relative paths: to ``base_dir`` first, then the working folder) or a module
     by name. A file is imported once per resolved path; an error inside it is a ``PluginError`` naming it."""
-    path = _file_of(spec, base_dir)
+    path = recipe_path(spec, base_dir)
     if spec.endswith(".py") or path.exists():
         if not path.exists():
             where = f"{Path(base_dir).resolve() / spec} or {path.resolve()}" if base_dir is not None else path.resolve()

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from prefzoo import registry
+from prefzoo.registry import recipe_path
 from prefzoo.config import ConfigError, differing_keys, flat_keys, from_dict, to_dict
 from prefzoo.data import load_records
 from prefzoo.engine.loop import accelerator_for, seed_everything
@@ -56,10 +57,8 @@ def train_one(spec, job: Job) -> TrainResult:
 
 
 def resolve_path(path: str | None, recipe_dir: Path | None) -> str | None:
-    if path is None or recipe_dir is None:
-        return path
-    candidate = recipe_dir / path
-    return str(candidate) if candidate.exists() else path
+    """``registry.recipe_path`` for an optional path, as a string (hub ids pass through unchanged)."""
+    return path if path is None else (str(recipe_path(path, recipe_dir)) if recipe_dir is not None else path)
 
 
 def load_data(recipe: TrainRecipe, algo, recipe_dir: Path | None):

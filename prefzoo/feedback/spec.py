@@ -32,7 +32,7 @@ from prefzoo.feedback.base import Feedback
 from prefzoo.feedback.llm_judge import (CAI_CLAMP, COT_ENDING, COT_REQUEST, FIELD, GENERIC_OPTIONS,
                                         GENERIC_SCORE_OPTIONS, GENERIC_SCORE_TEMPLATE, GENERIC_TEMPLATE,
                                         JudgeSettings)
-from prefzoo.registry import Registry, did_you_mean
+from prefzoo.registry import Registry, did_you_mean, recipe_path
 
 SPECS = ("world", "gold", "rule:FILE.py:FUNC", "rule:MODULE:FUNC", "judge", "reward-model", "reward-model:PATH",
          "local[:MODEL]", "http:URL")
@@ -122,15 +122,6 @@ class FeedbackSpec:
         if self.cot:
             texts += [self.cot_request, self.cot_ending]
         return [FIELD.sub(" ", t) for t in texts]
-
-
-def recipe_path(path: str | Path, base_dir: str | Path | None) -> Path:
-    """A path named in a recipe: under the recipe folder where it exists there, else as given (the rule
-    ``prefzoo.registry.load_module`` applies to files)."""
-    p = Path(path)
-    if not p.is_absolute() and base_dir is not None and (Path(base_dir) / p).exists():
-        return Path(base_dir) / p
-    return p
 
 
 @dataclass

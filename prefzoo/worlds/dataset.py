@@ -29,6 +29,7 @@ from typing import Any, Literal
 import torch
 
 from prefzoo.feedback.base import Feedback
+from prefzoo.registry import recipe_path
 
 BUNDLED = Path(__file__).resolve().parent / "hh_data" / "pairs.jsonl"
 TEST_OVERLAP = "prompt also in the test set"
@@ -141,11 +142,11 @@ class DatasetWorld:
         from prefzoo.data import load_records
 
         self.source = source
-        path = self._path(source.path, recipe_dir) if source.path else str(BUNDLED)
+        path = str(recipe_path(source.path, recipe_dir)) if source.path else str(BUNDLED)
         pairs, self.report = load_records(path, source.kind, split=source.split, format=source.format)
         rows = pairs.to_list()
         if source.test_path or source.test_split:
-            test_src = self._path(source.test_path, recipe_dir) if source.test_path else path
+            test_src = str(recipe_path(source.test_path, recipe_dir)) if source.test_path else path
             test, _ = load_records(test_src, source.kind, split=source.test_split or "train", format=source.format)
             self.test_pairs = test.to_list()
             held = {prompt_text(r["prompt"]) for r in self.test_pairs}
@@ -169,13 +170,6 @@ class DatasetWorld:
         for r in self.train_pairs + self.test_pairs if source.kind == "pairs" else []:
             refs.setdefault(prompt_text(r["prompt"]), []).append((_as_text(r["chosen"]), _as_text(r["rejected"])))
         self.gold: Feedback = ReferenceGold(refs) if refs else NoGold()
-
-    @staticmethod
-    def _path(path: str, recipe_dir) -> str:
-        p = Path(path)
-        if not p.is_absolute() and recipe_dir is not None and (Path(recipe_dir) / p).exists():
-            return str(Path(recipe_dir) / p)
-        return path
 
     def human_pairs(self, budget: int | None, seed: int) -> list[dict]:
         """The train pairs the arms learn from: all, or a seeded subsample of ``budget`` (none for prompts)."""
