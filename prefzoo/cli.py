@@ -1,4 +1,4 @@
-"""Command line: ``prefzoo list | train | compare``."""
+"""Command line: ``prefzoo list | train | compare | findings``."""
 from __future__ import annotations
 
 import argparse
@@ -60,6 +60,13 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_findings(args) -> int:
+    from prefzoo.findings.run import run_finding
+
+    run_finding(args.recipe, out=args.out, overrides=args.set or [], overwrite=args.overwrite)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from prefzoo import __version__
 
@@ -85,6 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--overwrite", action="store_true", help="retrain the arms (and resample the human pairs) "
                                                             "whose settings differ from the earlier run in --out")
     p.set_defaults(fn=cmd_compare)
+    p = sub.add_parser("findings", help="reproduce a published finding: run its recipe, then its analysis "
+                                        "(recipes/findings, docs/findings.md)")
+    p.add_argument("recipe")
+    p.add_argument("--out", help="output folder (default runs/<recipe name>)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a recipe value (budget=small: a preset)")
+    p.add_argument("--overwrite", action="store_true", help="redo the parts whose settings differ from the earlier "
+                                                            "run in --out")
+    p.set_defaults(fn=cmd_findings)
     args = parser.parse_args(argv)
     from prefzoo.config import ConfigError
     from prefzoo.data.validate import DataError

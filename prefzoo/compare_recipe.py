@@ -51,6 +51,8 @@ class CompareRecipe:
     workers: int = 1                   # arms trained side by side in forked processes (one process each)
     budget: str | None = None          # the name of a preset in `budgets` to apply (or --set budget=NAME)
     budgets: dict = field(default_factory=dict)  # name -> {dotted key: value} overrides, e.g. a small CPU run
+    finding: str | None = None         # the analysis `prefzoo findings` runs on the results (prefzoo.findings);
+                                       # `prefzoo compare` runs the arms only
 
 
 @dataclass
@@ -82,15 +84,7 @@ def load_compare_recipe(path: str | Path | dict, overrides: list[str] | None = N
     data = dict(path) if isinstance(path, dict) else read_yaml(path)
     if "algorithm" in data and "arms" not in data:
         raise ConfigError(f"{path} is a train recipe (it has algorithm:, no arms:): run prefzoo train {path}")
-    overrides = list(overrides or [])
-    # a named budget (``--set budget=small``) is a preset of overrides the recipe defines; explicit --set wins
-    budget = next((o.split("=", 1)[1].strip() for o in reversed(overrides) if o.startswith("budget=")), None)
-    budget = budget or data.get("budget")
-    if budget:
-        presets = data.get("budgets") or {}
-        if budget not in presets:
-            raise ConfigError(f"budget {budget!r} is not defined in {path}; defined: {', '.join(presets) or 'none'}")
-        overrides = [f"{k}={json.dumps(v)}" for k, v in presets[budget].items()] + overrides
+    overrides = with_preset(data, overrides, path)
     arm_sets = [o for o in overrides if o.startswith("arms.")]
     data = apply_overrides(data, [o for o in overrides if not o.startswith("arms.")])
     arms = [dict(a) for a in data.get("arms") or []]
@@ -104,6 +98,20 @@ def load_compare_recipe(path: str | Path | dict, overrides: list[str] | None = N
     if arms:
         data["arms"] = arms
     return from_dict(CompareRecipe, data)
+
+
+def with_preset(data: dict, overrides: list[str] | None, where) -> list[str]:
+    """``overrides`` with the named budget's preset first (``--set budget=small``, or the recipe's
+    ``budget:``): a preset is a mapping of dotted keys in the recipe's ``budgets``; explicit --set wins."""
+    overrides = list(overrides or [])
+    budget = next((o.split("=", 1)[1].strip() for o in reversed(overrides) if o.startswith("budget=")), None)
+    budget = budget or data.get("budget")
+    if not budget:
+        return overrides
+    presets = data.get("budgets") or {}
+    if budget not in presets:
+        raise ConfigError(f"budget {budget!r} is not defined in {where}; defined: {', '.join(presets) or 'none'}")
+    return [f"{k}={json.dumps(v)}" for k, v in presets[budget].items()] + overrides
 
 
 def _set_dotted(d: dict, key: str, value: Any) -> dict:

@@ -15,6 +15,7 @@ A spec is a string ``KIND[:ARG]`` or a mapping with every setting (``FeedbackSpe
                             policy), ``world`` (the testbed's feedback model), an offline alias or a path
     http:URL                an LLM judge behind an OpenAI-compatible endpoint (``{backend: http, http: {...}}``
                             for the other connection settings)
+    simulated:ACC           a labeler that gives the world's gold pick with probability ACC (``simulated``)
 
 Backends are the registry ``BACKENDS`` (lazy built-ins, the entry-point group ``prefzoo.feedback``, or
 ``backend: module:Class`` in the mapping form). A backend is a class whose instances have
@@ -35,13 +36,14 @@ from prefzoo.feedback.llm_judge import (CAI_CLAMP, COT_ENDING, COT_REQUEST, FIEL
 from prefzoo.registry import Registry, did_you_mean, recipe_path
 
 SPECS = ("world", "gold", "rule:FILE.py:FUNC", "rule:MODULE:FUNC", "judge", "reward-model", "reward-model:PATH",
-         "local[:MODEL]", "http:URL")
+         "local[:MODEL]", "http:URL", "simulated:ACC")
 
 BACKENDS = Registry("feedback backend", required=("build",), entry_points="prefzoo.feedback", builtins={
     "world": "prefzoo.feedback.sources:GoldSource", "gold": "prefzoo.feedback.sources:GoldSource",
     "rule": "prefzoo.feedback.sources:RuleSource", "judge": "prefzoo.feedback.sources:JobFeedback",
     "reward-model": "prefzoo.feedback.sources:RewardModelSource",
-    "local": "prefzoo.feedback.local_judge:LocalBackend", "http": "prefzoo.feedback.http:HttpBackend"})
+    "local": "prefzoo.feedback.local_judge:LocalBackend", "http": "prefzoo.feedback.http:HttpBackend",
+    "simulated": "prefzoo.feedback.simulated:SimulatedBackend"})
 
 
 class FeedbackSpecError(ValueError):

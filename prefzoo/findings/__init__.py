@@ -1,0 +1,1 @@
+"""Reproductions of published findings on prefzoo's worlds (docs/findings.md)."""
