@@ -41,6 +41,14 @@ def check_data_path(path: str | None, recipe_dir: Path) -> None:
 def test_recipe_loads(path: Path):
     raw = yaml.safe_load(path.read_text())
     assert isinstance(raw, dict), f"{path}: not a mapping"
+    if raw.get("finding") == "overoptimization":  # a study recipe (prefzoo findings), not a comparison
+        from prefzoo.findings.overopt import load_overopt_recipe
+
+        recipe = load_overopt_recipe(path)
+        build_algorithm(recipe.rl.algorithm, {**recipe.rl.params, "reward": "reward-model:x"})
+        for preset in recipe.budgets:
+            load_overopt_recipe(path, [f"budget={preset}"])
+        return
     if "arms" in raw:
         compare = pytest.importorskip("prefzoo.compare", reason="compare recipes need prefzoo.compare")
         recipe = compare.load_compare_recipe(path)
