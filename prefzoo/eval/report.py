@@ -157,7 +157,7 @@ def _fmt(v) -> str:
 
 
 def write_markdown(out: Path, summary: list[dict], world, command: str, total_s: float, reused: int = 0,
-                   metrics=None) -> None:
+                   metrics=None, gold_arms: list[str] = ()) -> None:
     metrics = resolve_metrics(DEFAULT_METRICS) if metrics is None else metrics
     cols = ["arm", "seeds_ok", *(c for g in ("headline", "rates", "detail") for c in summary_columns(metrics, world, g))]
     cols[2:2] = [f"{m.name}_verdict" for m in verdict_metrics(metrics) if any(f"{m.name}_verdict" in r for r in summary)]
@@ -183,7 +183,7 @@ def write_markdown(out: Path, summary: list[dict], world, command: str, total_s:
         lines += ["", "Failed runs:"] + [f"- {r['arm']}: {r['errors']}" for r in failed]
     lines += ["", "Plots: `plots/reward_vs_kl.png`, `plots/categories.png`, `plots/verdicts.png` (every verdict at a "
               "glance). Per-run rows: `results.csv`."]
-    lines += deliverable_lines(out, summary, world, metrics)
+    lines += deliverable_lines(out, summary, world, metrics, gold_arms)
     (out / "results.md").write_text("\n".join(lines) + "\n")
 
 
@@ -246,7 +246,9 @@ def write_reports(out: Path, rows: list[dict], arms, world, command: str, total_
     _write_csv(out / "results.csv", rows, row_columns(metrics, world))
     summary = summarise(out, rows, arms, world, metrics)
     _write_csv(out / "summary.csv", summary, summary_lead(metrics, world))
-    write_markdown(out, summary, world, command, total_s, sum(bool(r.get("reused")) for r in rows), metrics)
+    gold_arms = [a.name for a in arms if isinstance(a.params, dict) and a.params.get("reward") in ("gold", "world")]
+    write_markdown(out, summary, world, command, total_s, sum(bool(r.get("reused")) for r in rows), metrics,
+                   gold_arms)
     plot(out, summary, world)
     plot_verdicts(out, summary)  # plots/verdicts.png: arm x metric, coloured by the verdict
     plot_deliverables(out, summary, world)
@@ -311,7 +313,7 @@ def label_agreement(out: Path, world) -> dict:
     return counts
 
 
-def deliverable_lines(out: Path, summary: list[dict], world, metrics) -> list[str]:
+def deliverable_lines(out: Path, summary: list[dict], world, metrics, gold_arms: list[str] = ()) -> list[str]:
     """results.md's deliverables table (each with its CI and verdict against the base, and who helps or hurts
     where) and the check that the world is not rigged (the raters' label noise; the base's rates)."""
     items = [d for d in deliverables(world) if any(f"{d[1]}_mean" in r for r in summary)]
@@ -320,7 +322,8 @@ def deliverable_lines(out: Path, summary: list[dict], world, metrics) -> list[st
     arrow = {"higher": "higher is better", "lower": "lower is better", "none": "no direction"}
     lines = ["", "## Deliverables", "",
              "Each: the arm's rate, its 95% CI, and the paired verdict against the base (arm minus base by prompt "
-             "and seed; docs/toy_world.md says how each is measured). Plot: `plots/deliverables.png`.", "",
+             f"and seed; {getattr(world, 'doc', 'docs/toy_world.md')} says how each is measured). Plot: "
+             "`plots/deliverables.png`.", "",
              "| arm | " + " | ".join(f"{n}: {c} ({arrow[d]})" for n, c, d in items) + " | helps | hurts |",
              "|---|" + "---|" * (len(items) + 2)]
     for r in summary:
@@ -333,14 +336,17 @@ def deliverable_lines(out: Path, summary: list[dict], world, metrics) -> list[st
                          f"{_fmt(r.get(f'{col}_ci_high', ''))}] {v}{delta}")
             (helps if v == "better" else hurts if v == "worse" else []).append(name)
         lines.append(f"| {r['arm']} | " + " | ".join(cells) + f" | {', '.join(helps) or '-'} | {', '.join(hurts) or '-'} |")
-    return lines + _rigging_lines(out, summary, world, items)
+    return lines + _rigging_lines(out, summary, world, items, gold_arms)
 
 
-def _rigging_lines(out: Path, summary: list[dict], world, items) -> list[str]:
+def _rigging_lines(out: Path, summary: list[dict], world, items, gold_arms=()) -> list[str]:
     counts = label_agreement(out, world)
     base = next((r for r in summary if r.get("algorithm") == BASE_ALGORITHM), None)
     lines = ["", "## Is the world rigged?", "",
-             "No arm trains on the gold rubric: the human labels come from simulated Bradley-Terry raters "
+             (f"Only {', '.join(gold_arms)} train{'s' if len(gold_arms) == 1 else ''} on the gold itself "
+              "(eval.allow_gold_as_reward: an upper reference); every other arm learns from labels or models: "
+              if gold_arms else "No arm trains on the gold rubric: ")
+             + "the human labels come from simulated Bradley-Terry raters "
              f"(noise temperature {getattr(world, 'noise_temperature', 'n/a')}), reward models and AI judges are "
              "learned. The raters against the gold preference on the label-budget pairs (all seeds):", "",
              "| category | pairs | gold rewards differ | labels agreeing with gold |", "|---|---|---|---|"]

@@ -114,6 +114,7 @@ class SentimentWorld:
     """Movie-review openings to continue; gold = VADER's compound of the continuation."""
 
     name = "sentiment"
+    doc = "docs/sentiment_world.md"  # where results.md points for how each rate is measured
     categories = ("positive", "negative")
     category_directions = {"positive": "higher", "negative": "lower"}
     deliverables = {"positivity": "positive", "negativity": "negative"}  # results.md's deliverables table
