@@ -131,3 +131,11 @@ def test_unknown_finding_is_refused(tmp_path):
     path.write_text("name: x\nfinding: nonsense\n")
     with pytest.raises(ConfigError, match="finding:"):
         run_finding(path, tmp_path / "o")
+
+
+def test_findings_sit_on_top():
+    """Only the CLI and prefzoo.findings itself import prefzoo.findings (it is the top layer)."""
+    pkg = ROOT / "prefzoo"
+    users = sorted(str(p.relative_to(pkg)) for p in pkg.rglob("*.py")
+                   if "prefzoo.findings" in p.read_text() and "findings" not in p.relative_to(pkg).parts)
+    assert users == ["cli.py"]
