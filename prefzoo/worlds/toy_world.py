@@ -104,8 +104,6 @@ class ToyWorld:
         Several processes: each must answer "cached?" alike. They do: ``done`` is written only after the
         collective training below, which the main process cannot finish before every process has looked.
         """
-        from prefzoo import registry  # the algorithm by name: worlds sit above neither algos nor engine
-        from prefzoo.job import Job
         from prefzoo.models.policy import Policy
 
         cfg = base if isinstance(base, ToyBaseConfig) else from_dict(ToyBaseConfig, dict(base or {}), "base")
@@ -139,23 +137,19 @@ class ToyWorld:
             stages.append(("feedback", conversation_records(toy.pretraining_corpus(
                 cfg.feedback_records, cfg.seed + 2, mix=cfg.feedback_mix)), cfg.feedback_epochs, cfg.lr, "cosine"))
         timings = {}
-        for name, rows, epochs, lr, schedule in stages:
-            model = feedback if name == "feedback" else policy
-            t = time.time()
-            ds, _ = records_from_list(rows, SFT)
-            train = TrainConfig(lr=lr, batch_size=cfg.batch_size, epochs=epochs, schedule=schedule,
-                                warmup_steps=20, log_every=50, progress=progress, cache_dir=str(cache_dir))
-            job = Job(policy=model, train=train, out_dir=path / name, seed=cfg.seed, data={SFT: ds},
-                      label=f"base/{name}")
-            result = registry.get("sft")().run(job)
-            timings[name] = round(time.time() - t, 1)
-            log(f"base: {name} on {len(rows)} records, final loss {result.final.get('loss', float('nan')):.3f} "
-                f"({timings[name]} s)")
+        # the feedback model trains in a forked child while the base trains here, where two cores allow
+        side = _side_by_side(stages, (feedback if cfg.feedback_records else None, cfg, path, cache_dir, progress, log))
+        for stage in stages:
+            if side is None or stage is not side[0]:
+                model = feedback if stage[0] == "feedback" else policy
+                timings[stage[0]] = _train_stage(model, stage, cfg, path, cache_dir, progress, log)
+        if side is not None:
+            timings["feedback"] = _join_side(side[1], path)
         info = {"build_s": round(time.time() - t0, 1), "stages_s": timings,
                 "params": sum(p.numel() for p in policy.model.parameters())}
         if is_main():
             policy.save(path / "model")
-            if cfg.feedback_records:
+            if cfg.feedback_records and side is None:  # the side process saved its own
                 feedback.save(path / "feedback_model")
             (path / "done").write_text(json.dumps(info))  # last: marks the cache complete
         barrier()  # every process loads the saved copy: the same weights, as loaded by a one-process run
@@ -168,6 +162,64 @@ class ToyWorld:
         if cfg.feedback_records:
             self.feedback_policy = Policy.load(ModelConfig(base=str(path / "feedback_model"), max_length=cfg.max_length))
             self.feedback_policy.model.requires_grad_(False).eval()
+
+
+def _train_stage(model, stage: tuple, cfg: ToyBaseConfig, path: Path, cache_dir, progress: bool, log) -> float:
+    """One SFT stage of the base build (pretrain, sft or feedback); its seconds. The loop's shuffling is
+    keyed by the job's seed and nothing draws from the global RNG, so stages give the same weights in any
+    order or process."""
+    from prefzoo import registry  # the algorithm by name: worlds sit above neither algos nor engine
+    from prefzoo.job import Job
+
+    name, rows, epochs, lr, schedule = stage
+    t = time.time()
+    ds, _ = records_from_list(rows, SFT)
+    train = TrainConfig(lr=lr, batch_size=cfg.batch_size, epochs=epochs, schedule=schedule,
+                        warmup_steps=20, log_every=50, progress=progress, cache_dir=str(cache_dir))
+    job = Job(policy=model, train=train, out_dir=path / name, seed=cfg.seed, data={SFT: ds}, label=f"base/{name}")
+    result = registry.get("sft")().run(job)
+    seconds = round(time.time() - t, 1)
+    log(f"base: {name} on {len(rows)} records, final loss {result.final.get('loss', float('nan')):.3f} ({seconds} s)")
+    return seconds
+
+
+def _side_by_side(stages: list[tuple], args: tuple):
+    """The feedback stage, started in a forked child (which saves the model), when that can run beside the
+    base's stages: one process (no ``accelerate launch``), one torch thread per process, two or more cores
+    and fork available. Else None (every stage runs here, one after another)."""
+    import multiprocessing as mp
+    import os
+
+    import torch
+
+    from prefzoo.dist import world_size
+
+    stage = next((s for s in stages if s[0] == "feedback"), None)
+    if (stage is None or world_size() > 1 or torch.get_num_threads() != 1 or (os.cpu_count() or 1) < 2
+            or "fork" not in mp.get_all_start_methods()):
+        return None
+    _SIDE["args"] = args
+    proc = mp.get_context("fork").Process(target=_side_stage, args=(stage,), daemon=True)
+    proc.start()
+    return stage, proc
+
+
+_SIDE: dict = {}  # what the forked child needs besides the stage: set just before the fork
+
+
+def _side_stage(stage: tuple) -> None:
+    model, cfg, path, cache_dir, progress, log = _SIDE["args"]
+    seconds = _train_stage(model, stage, cfg, path, cache_dir, progress, log)
+    model.save(path / "feedback_model")
+    (path / "feedback_stage.json").write_text(json.dumps({"seconds": seconds}))
+
+
+def _join_side(proc, path: Path) -> float:
+    proc.join()
+    if proc.exitcode != 0 or not (path / "feedback_stage.json").exists():
+        raise RuntimeError(f"the feedback model's training (a forked process) failed with exit code {proc.exitcode}; "
+                           f"its output is above")
+    return json.loads((path / "feedback_stage.json").read_text())["seconds"]
 
 
 def _quiet(*_args, **_kwargs) -> None:
