@@ -5,14 +5,21 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+CORE   := $(VENV)/.prefzoo-core
 STAMP  := $(VENV)/.prefzoo-installed
 
 .PHONY: setup quickstart test test-slow lint bench clean
 
-$(STAMP): pyproject.toml
+# what the default job imports (torch, transformers, peft, datasets, accelerate, matplotlib): `make quickstart`
+# installs only this; the test extra (trl, the tracker extras, ruff, vaderSentiment) comes with `make test`
+$(CORE): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@# torch is pinned to the CPU wheel this environment carries; a looser range would pull a multi-GB CUDA build
 	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e .
+	@touch $(CORE)
+
+$(STAMP): $(CORE)
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $(STAMP)
 
@@ -20,7 +27,7 @@ setup: $(STAMP)
 
 # one thread: the toy world's models are tiny, and a second OpenMP thread on a busy 2-core machine made
 # each training step up to 7x slower (benchmarked: 0.72 s -> 5.5 s); use OMP_NUM_THREADS=2 on an idle one
-quickstart: setup
+quickstart: $(CORE)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VENV)/bin/prefzoo compare recipes/quickstart.yaml --out runs/quickstart
 
 test: setup
