@@ -75,18 +75,20 @@ def _write_samples(out: Path, arm: str, golds: list[float]) -> None:
                                                    for i, g in enumerate(golds)))
 
 
-def test_frontier_reads_dpo_at_the_points_kl(tmp_path):
-    # DPO at KL 1 (gold 0.0 everywhere) and KL 3 (gold 1.0); a challenger at KL 2 with gold 0.2: DPO's
-    # frontier there is 0.5, so DPO - challenger = +0.3 on every prompt
+def test_frontier_reads_dpos_best_arm_within_the_points_kl(tmp_path):
+    # DPO at KL 1 (gold 0.0) and KL 3 (gold 1.0): at KL 2 its frontier is the KL-1 arm, at KL 3.5 the KL-3 one
     _write_samples(tmp_path, "dpo-a", [0.0] * 50)
     _write_samples(tmp_path, "dpo-b", [1.0] * 50)
     _write_samples(tmp_path, "ppo", [0.2] * 50)
-    ref = [{"arm": "dpo-a", "kl": 1.0, "seeds": [0]}, {"arm": "dpo-b", "kl": 3.0, "seeds": [0]}]
+    ref = [{"arm": "dpo-a", "kl": 1.0, "gold": 0.0, "seeds": [0]}, {"arm": "dpo-b", "kl": 3.0, "gold": 1.0, "seeds": [0]}]
     got = versus_reference(tmp_path, ref, {"arm": "ppo", "kl": 2.0, "seeds": [0]})
-    assert got["diff"] == pytest.approx(0.3) and got["verdict"] == "DPO higher" and got["weight"] == 0.5
-    assert versus_reference(tmp_path, ref, {"arm": "ppo", "kl": 3.5, "seeds": [0]})["verdict"] == "outside"
-    _write_samples(tmp_path, "ppo2", [0.9] * 50)
-    assert versus_reference(tmp_path, ref, {"arm": "ppo2", "kl": 2.0, "seeds": [0]})["verdict"] == "DPO lower"
+    assert got["against"] == "dpo-a" and got["diff"] == pytest.approx(-0.2) and got["verdict"] == "DPO lower"
+    got = versus_reference(tmp_path, ref, {"arm": "ppo", "kl": 3.5, "seeds": [0]})
+    assert got["against"] == "dpo-b" and got["diff"] == pytest.approx(0.8) and got["verdict"] == "DPO higher"
+    # less KL than every DPO arm: more gold beats DPO's frontier; less gold is not comparable
+    assert versus_reference(tmp_path, ref, {"arm": "ppo", "kl": 0.5, "seeds": [0]})["verdict"] == "DPO lower"
+    _write_samples(tmp_path, "low", [-0.5] * 50)
+    assert versus_reference(tmp_path, ref, {"arm": "low", "kl": 0.5, "seeds": [0]})["verdict"] == "outside"
 
 
 @pytest.fixture()

@@ -2,13 +2,13 @@
 expected gold reward dominate PPO's at every KL to the reference?
 
 Reads a finished comparison whose arms are sweeps (``family`` = the arm spec: dpo, ipo, ppo, ppo-gt,
-best-of-n, ...). Each family is a frontier line through its points in KL order, with the gold's 95%
-band (the comparison's two-level bootstrap). The question is answered point by point: at each point of
-a challenger family (ppo, ppo-gt, ...), DPO's frontier is read at the same KL by linear interpolation
-between the two DPO points around it, and the difference DPO - challenger is bootstrapped over seeds
-and prompts, paired by prompt (the interpolated DPO value per prompt is the same mix of the two DPO
-arms' replies there). Outside DPO's KL range the answer is "outside" rather than extrapolated; the
-KL of each point is its seed mean (its own uncertainty is shown in the table, not carried).
+best-of-n, ...). Each family is a line through its points in KL order, with the gold's 95% band (the
+comparison's two-level bootstrap). The question is answered point by point: DPO's frontier at a KL is
+the best DPO arm with no more KL than that (a step function, the usual reading of a reward-KL frontier),
+and at each point of a challenger family (ppo, ppo-gt, ...) the difference DPO - challenger is
+bootstrapped over seeds and prompts, paired by prompt. "DPO higher": DPO reaches more gold at no more KL;
+"DPO lower": the point beats every DPO arm that stays within its KL, so DPO does not dominate there. The
+KL of each point is its seed mean (its spread is in the table, not carried into the interval).
 """
 from __future__ import annotations
 
@@ -43,22 +43,23 @@ def _gold_by_prompt(out: Path, arm: str, seed: int) -> dict:
 
 
 def versus_reference(out: Path, ref: list[dict], point: dict) -> dict:
-    """DPO's frontier minus ``point`` at the point's KL: mean and 95% CI, or "outside" DPO's KL range."""
-    kls = [p["kl"] for p in ref]
-    if not ref or point["kl"] < kls[0] or point["kl"] > kls[-1]:
+    """DPO's frontier at the point's KL against the point: the best DPO arm (by mean gold) among those with
+    no more KL than the point, minus the point, paired by prompt and seed (mean, 95% CI). A point with less
+    KL than every DPO arm is compared with the lowest-KL one: if its gold is higher it beats DPO's frontier
+    with less KL ("DPO lower"), else the two are not comparable ("outside")."""
+    if not ref:
         return {"verdict": "outside", "diff": float("nan"), "low": float("nan"), "high": float("nan")}
-    j = max(1, int(np.searchsorted(kls, point["kl"]))) if len(ref) > 1 else 0
-    lo_p, hi_p = (ref[j - 1], ref[j]) if len(ref) > 1 else (ref[0], ref[0])
-    span = hi_p["kl"] - lo_p["kl"]
-    w = (point["kl"] - lo_p["kl"]) / span if span > 0 else 0.0
+    eligible = [p for p in ref if p["kl"] <= point["kl"]]
+    best = max(eligible, key=lambda p: p["gold"]) if eligible else min(ref, key=lambda p: p["kl"])
     per_seed = []
     for seed in point["seeds"]:
-        a, b, c = (_gold_by_prompt(out, p["arm"], seed) for p in (lo_p, hi_p, point))
-        per_seed.append([(1 - w) * a[k] + w * b[k] - c[k] for k in c if k in a and k in b])
+        a, c = _gold_by_prompt(out, best["arm"], seed), _gold_by_prompt(out, point["arm"], seed)
+        per_seed.append([a[k] - c[k] for k in c if k in a])
     diff, low, high = bootstrap_ci(per_seed)
     verdict = "DPO higher" if low > 0 else "DPO lower" if high < 0 else "tie"
-    return {"verdict": verdict, "diff": diff, "low": low, "high": high,
-            "between": [lo_p["arm"], hi_p["arm"]], "weight": w}
+    if not eligible and verdict != "DPO lower":
+        verdict = "outside"  # less KL and no more gold than DPO's closest arm: neither dominates
+    return {"verdict": verdict, "diff": diff, "low": low, "high": high, "against": best["arm"]}
 
 
 def plot(out: Path, fams: dict[str, list[dict]], summary: dict[str, dict], title: str) -> None:
@@ -125,12 +126,12 @@ def analyse(out: Path, rows: list[dict], recipe, command: str) -> dict:
             s = summary[p["arm"]]
             lines.append(f"| {fam} | {p['arm']} | {p['kl']:.2f} ({p['kl_sd']:.2f}) | {s['gold_reward_mean']:+.3f} "
                          f"[{s['gold_reward_ci_low']:+.3f}, {s['gold_reward_ci_high']:+.3f}] |")
-    lines += ["", "## DPO's frontier against each other point, at the same KL", "",
-              "| family | arm | KL | DPO frontier - arm [95% CI] | verdict |", "|---|---|---|---|---|"]
+    lines += ["", "## DPO's frontier against each other point, at no more KL", "",
+              "| family | arm | KL | DPO arm read | DPO - arm [95% CI] | verdict |", "|---|---|---|---|---|---|"]
     for fam, cs in checks.items():
         for c in cs:
-            ci = "" if c["verdict"] == "outside" else f"{c['diff']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]"
-            lines.append(f"| {fam} | {c['arm']} | {c['kl']:.2f} | {ci} | {c['verdict']} |")
+            ci = f"{c['diff']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]" if "against" in c else ""
+            lines.append(f"| {fam} | {c['arm']} | {c['kl']:.2f} | {c.get('against', '-')} | {ci} | {c['verdict']} |")
     lines += ["", "## Answer", ""] + answer_lines(checks, ref)
     (out / "finding.md").write_text("\n".join(lines) + "\n")
     return checks
@@ -139,23 +140,25 @@ def analyse(out: Path, rows: list[dict], recipe, command: str) -> dict:
 def answer_lines(checks: dict[str, list[dict]], ref: list[dict]) -> list[str]:
     if not ref:
         return ["- No DPO arm finished: nothing to compare against."]
-    lines = [f"- DPO's points span KL {ref[0]['kl']:.2f} to {ref[-1]['kl']:.2f}."]
+    lines = [f"- DPO's points span KL {ref[0]['kl']:.2f} to {ref[-1]['kl']:.2f}; its frontier at a KL is its best "
+             f"arm with no more KL."]
     for fam, cs in checks.items():
         inside = [c for c in cs if c["verdict"] != "outside"]
         count = {v: sum(c["verdict"] == v for c in inside) for v in ("DPO higher", "tie", "DPO lower")}
         where = ", ".join(f"{c['arm']} (KL {c['kl']:.2f})" for c in inside if c["verdict"] == "DPO higher")
-        lines.append(f"- **{fam}**: of its {len(cs)} points, {len(inside)} lie inside DPO's KL range: DPO higher at "
+        lines.append(f"- **{fam}**: of its {len(cs)} points, {len(inside)} can be read against DPO: DPO higher at "
                      f"{count['DPO higher']}{' (' + where + ')' if where else ''}, tie at {count['tie']}, "
-                     f"lower at {count['DPO lower']}; {len(cs) - len(inside)} outside.")
+                     f"lower at {count['DPO lower']}; {len(cs) - len(inside)} not comparable (less KL and no "
+                     f"more gold than every DPO arm).")
     inside = [c for cs in checks.values() for c in cs if c["verdict"] != "outside"]
     if not inside:
-        lines.append("- Verdict: none: no other point lies within DPO's KL range, so nothing can be read at equal KL.")
+        lines.append("- Verdict: none: no other point can be read against DPO's frontier.")
     elif all(c["verdict"] == "DPO higher" for c in inside):
-        lines.append(f"- Verdict: DPO's frontier dominates all {len(inside)} points within its KL range.")
+        lines.append(f"- Verdict: DPO's frontier dominates all {len(inside)} points that can be read against it.")
     else:
         lines.append(f"- Verdict: DPO's frontier does not dominate: it is higher at "
-                     f"{sum(c['verdict'] == 'DPO higher' for c in inside)} of the {len(inside)} points within its KL "
-                     f"range (ties and lower points above).")
+                     f"{sum(c['verdict'] == 'DPO higher' for c in inside)} of the {len(inside)} points that can be "
+                     f"read against it (ties and lower points above).")
     return lines
 
 
