@@ -8,6 +8,9 @@
 #
 #   bash benchmarks/gpu_smollm2.sh                        # both; writes under $OUT if set, else results/gpu-smollm2/
 #   RECIPES=smollm2-hh bash benchmarks/gpu_smollm2.sh     # one of them
+#   RECIPES="sentiment sentiment-smollm2" bash benchmarks/gpu_smollm2.sh
+#       the sentiment world's full frontier sweep (recipes/findings/sentiment.yaml, 21 arms x 3 seeds, through
+#       `prefzoo findings`: finding.md too), on the tiny base and on SmolLM2 with LoRA (its smollm2 preset)
 #
 # Budget: smollm2-harmless under 8 minutes on one H100; smollm2-hh not yet measured on a GPU (8 arms x 3
 # seeds, ~114 steps of 8 pairs per offline arm; estimated 10-15 min). Each comparison is capped by `timeout`
@@ -96,16 +99,20 @@ EOF
 
 RC=0
 for name in ${RECIPES:-smollm2-harmless smollm2-hh}; do
+  cmd=compare; recipe="recipes/$name.yaml"; extra=()
   case "$name" in
     smollm2-harmless) cap="${COMPARE_TIMEOUT:-420}" ;;
     smollm2-hh) cap="${HH_TIMEOUT:-900}" ;;
-    *) echo "unknown recipe $name (smollm2-harmless | smollm2-hh)"; exit 2 ;;
+    sentiment) cmd=findings; recipe=recipes/findings/sentiment.yaml; cap="${SENTIMENT_TIMEOUT:-900}" ;;
+    sentiment-smollm2) cmd=findings; recipe=recipes/findings/sentiment.yaml; extra=(--set budget=smollm2)
+                       cap="${SENTIMENT_TIMEOUT:-900}" ;;
+    *) echo "unknown recipe $name (smollm2-harmless | smollm2-hh | sentiment | sentiment-smollm2)"; exit 2 ;;
   esac
   TIME=()
   if [ -x /usr/bin/time ]; then TIME=(/usr/bin/time -v -o "$OUT_DIR/$name.time.txt"); fi  # outside timeout: it still reports
   stamp "compare $name: begin (cap $cap s)"
   set +e
-  "${TIME[@]}" timeout "$cap" "$PY" -m prefzoo.cli compare "recipes/$name.yaml" \
+  "${TIME[@]}" timeout "$cap" "$PY" -m prefzoo.cli "$cmd" "$recipe" "${extra[@]}" \
     --out "$OUT_DIR/$name" --set train.precision=bf16 --set train.cache_dir="$SCRATCH/cache" "$@" \
     2>&1 | tee "$OUT_DIR/$name.log"
   rc=${PIPESTATUS[0]}
