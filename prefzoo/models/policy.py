@@ -19,13 +19,17 @@ import torch
 from prefzoo.data.records import PAIRS, SFT, UNPAIRED, DropReport
 from prefzoo.models.sequences import (
     LOGSUMEXP_CHUNK,
+    PLAIN_HEAD_MODEL_TYPES,
     Encoded,
     SeqBatch,
     accepts_logits_to_keep,
     completion_text,
     first_logit_position,
+    head_returns_input,
+    head_token_logps,
     length_groups,
     pad_sequences,
+    plain_frozen_head,
     sum_logps,
     token_logps,
 )
@@ -49,6 +53,10 @@ def _messages(prompt: Any) -> list[dict]:
 
 class Policy:
     """A causal LM, its tokenizer and the length limits used to encode records for it."""
+
+    # forward_logps scores the LM head from its input where plain_frozen_head allows (issue #17): the same
+    # numbers (tests/test_memory_levers.py); benchmarks/memory.py --smollm2 turns it off to measure the code before
+    fused_lm_head = True
 
     def __init__(self, model, tokenizer, *, max_length: int = 256, max_prompt_length: int | None = None,
                  base_name: str = "", ref_mode: str = "copy"):
@@ -190,15 +198,21 @@ class Policy:
         (``logits_to_keep``): prompt positions are never scored, and the [B, T, V] logits are most of
         the memory of this forward. Rows are right-padded to the longest, so the span ends at T.
         The forward always goes through ``model(...)`` (a DDP wrapper must see it to sync gradients);
-        a model without ``logits_to_keep`` computes every position, with the same result."""
+        a model without ``logits_to_keep`` computes every position, with the same result.
+        With a frozen plain head (``plain_frozen_head``: LoRA, or the reference) and ``fused_lm_head``,
+        the head returns its input and ``head_token_logps`` scores it chunk by chunk, so the span's
+        [B, T, V] logits and their gradient are never kept (same values up to float reassociation)."""
         model = model if model is not None else self.model
         T = batch.input_ids.shape[1]
         start = first_logit_position(batch.loss_mask)
         keep = {"logits_to_keep": T - start} if start > 0 and accepts_logits_to_keep(model) else {}
-        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False,
-                       **keep).logits
-        start = T - logits.shape[1]  # 0 when every position came back
-        part = token_logps(logits, batch.input_ids[:, start:], batch.loss_mask[:, start:])
+        head = plain_frozen_head(model) if self.fused_lm_head else None
+        with head_returns_input(head) if head is not None else contextlib.nullcontext():
+            out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False,
+                        **keep).logits
+        start = T - out.shape[1]  # 0 when every position came back
+        ids, mask = batch.input_ids[:, start:], batch.loss_mask[:, start:]
+        part = token_logps(out, ids, mask) if head is None else head_token_logps(out, head.weight, head.bias, ids, mask)
         return torch.nn.functional.pad(part, (start, 0))  # back to [B, T]: zeros before the span
 
     @contextlib.contextmanager
@@ -304,7 +318,8 @@ class Policy:
         return policy
 
 
-__all__ = ["Policy", "Encoded", "SeqBatch", "pad_sequences", "token_logps", "sum_logps", "completion_text",
-           "accepts_logits_to_keep", "first_logit_position", "LOGSUMEXP_CHUNK", "length_groups",
+__all__ = ["Policy", "Encoded", "SeqBatch", "pad_sequences", "token_logps", "head_token_logps", "sum_logps",
+           "completion_text", "plain_frozen_head", "PLAIN_HEAD_MODEL_TYPES", "accepts_logits_to_keep",
+           "first_logit_position", "LOGSUMEXP_CHUNK", "length_groups",
            "ModelError", "PROMPT_TOO_LONG", "IDENTICAL_AFTER_TOKENIZING",
            "COMPLETION_TRUNCATED", "ALIASES"]
