@@ -1,29 +1,57 @@
-"""Our ``rloo`` against TRL's RLOOTrainer: same tiny Llama (built here, saved locally), same prompts,
-reward function, group size 4, 16 new tokens, 16 completions per step (4 prompts x 4), lr, beta.
+"""prefzoo's RLOO (or GRPO) against TRL's RLOOTrainer (GRPOTrainer) at its defaults and at its fastest
+correct setting on this CPU.
 
-Each side runs in its own subprocess (fresh interpreter, same thread count), does WARMUP steps, then
-MEASURE steps; per-step wall time is the gap between consecutive step ends (generation, reward,
-reference and policy forwards, backward and optimizer step all included). Peak RSS is the process's
-ru_maxrss. Prints both, their ratios, our share of step time spent generating; the last line is JSON.
+Equal work on every side: the same locally built tiny Llama (saved once, loaded by each side), the same
+prompts (recipes/data/tiny_pairs.jsonl, chat template applied), the same rule reward (the fraction of
+"blue" in the response), group size 4, 16 new tokens, 16 completions per step (4 prompts x 4),
+temperature 1, top-p 1, no top-k, one optimizer step per rollout batch (1 PPO-style epoch, 1
+minibatch), lr 1e-5 constant (the policy, and with it the completion lengths, barely move during the
+run, so each side does the same expected work per step), clipping at 1.0, the same KL weight (RLOO 0.05
+in the reward; GRPO 0.04 k3 in the loss, with TRL's ``use_bias_correction_kl`` off so that its loss is
+the paper's, as prefzoo's is).
 
-    .venv/bin/python benchmarks/rloo_vs_trl.py [--steps 30] [--warmup 5] [--threads 1]
+    ours          prefzoo's online loop: its KV-cache decoder, old log-probs from the sampler, fp32,
+                  plain AdamW
+    trl-default   RLOOConfig / GRPOConfig with only the work set: bf16 autocast, gradient checkpointing
+                  and fused AdamW are TRL's defaults and stay (GRPO's default beta 0 is set to 0.04: a
+                  different algorithm otherwise)
+    trl-best      fp32, no gradient checkpointing, the fastest AdamW measured on the model's parameters
+                  at this thread count (see dpo_vs_trl.py); ``cache_implementation`` as ``--trl-cache``
+                  (default: TRL's, the dynamic cache; "static" cost the same CPU time here, 160 vs 161 ms
+                  a step)
+
+By design TRL's RLOO runs three forwards a step (generation aside): old log-probs, reference, training;
+prefzoo's two (reference, training; old log-probs come from the sampler). TRL's GRPO with one iteration
+runs two, like ours. Samples differ (each side has its own sampler and RNG), so loss trajectories are not
+comparable; what is compared is the work (completion and prompt tokens per step, from each side's log)
+and the mean reward and completion length over the run. Run from the repo root:
+
+    .venv/bin/python benchmarks/rloo_vs_trl.py                      # 30 steps, 5 warm-up, 2 rounds, 1 thread
+    .venv/bin/python benchmarks/grpo_vs_trl.py --rounds 3
+
+The last line is JSON (``speedup_vs_trl_best``, ``speedup_vs_trl_default``, settings, load, threads).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from dpo_vs_trl import (OPTIMS, ROOT, Stamps, code_state, env_of, gaps, interleave, load_avg, median_step,  # noqa: E402
+                        peak_rss_mb, per_round, per_step, peft_lora, pick_optimizer, print_optim_probe, run_worker, trl_clock,
+                        trl_optim, trl_settings, use_foreach, worker_env)
+
 PAIRS = ROOT / "recipes" / "data" / "tiny_pairs.jsonl"
-GROUP, NEW_TOKENS, BATCH, LR, BETA = 4, 16, 16, 1e-3, 0.05
+SIDES = ("ours", "trl-default", "trl-best")
+GROUP, NEW_TOKENS, BATCH = 4, 16, 16
+LR = 1e-5  # small: the policy, and with it the completions' lengths, barely move, so every side does the same work
+BETA = {"rloo": 0.05, "grpo": 0.04}
 TINY = dict(hidden_size=256, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=4)  # ~1.7M parameters with this vocabulary
 
@@ -33,7 +61,21 @@ def blue_fraction(prompt, response: str) -> float:
     return sum(w == "blue" for w in words) / len(words) if words else 0.0
 
 
-def build_model(out: Path) -> None:
+def concise(prompt, response: str) -> float:
+    """1 at 15 words, falling linearly either side (the SmolLM2 benchmark's rule reward)."""
+    return 1.0 - abs(len(response.split()) - 15) / 15
+
+
+REWARDS = {"blue": blue_fraction, "concise": concise}
+
+
+def work_of(spec: dict) -> dict:
+    """The work every side does: the tiny benchmark's defaults, overridden by the spec (SmolLM2)."""
+    return {"group": GROUP, "new_tokens": NEW_TOKENS, "batch": BATCH, "lr": LR, "beta": BETA[spec["algo"]],
+            "reward": "blue", "lora": 0, "max_prompt_length": 64, **spec.get("work_overrides", {})}
+
+
+def build_model(out: Path) -> int:
     from prefzoo.models.tiny import tiny_llama, word_tokenizer, words_of
 
     rows = [json.loads(line) for line in PAIRS.read_text().splitlines()]
@@ -41,134 +83,202 @@ def build_model(out: Path) -> None:
     model = tiny_llama(len(tok), seed=0, **TINY)
     model.save_pretrained(out)
     tok.save_pretrained(out)
+    return sum(p.numel() for p in model.parameters())
 
 
 def prompts() -> list[str]:
     return [json.loads(line)["prompt"] for line in PAIRS.read_text().splitlines()]
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def run_ours(model_dir: str, steps: int) -> dict:
+# ----------------------------------------------------------------------------- workers
+def worker_ours(s: dict, on_step=None) -> dict:
+    """prefzoo's side; ``on_step(metrics)``, if given, is called at each logged step end (profile_step.py)."""
     import datasets
     import torch
 
+    from prefzoo.algos.grpo import GRPO
     from prefzoo.algos.rloo import RLOO
     from prefzoo.feedback.base import RuleFeedback
     from prefzoo.job import Job
     from prefzoo.models.policy import Policy
-    from prefzoo.recipe import ModelConfig, TrainConfig
+    from prefzoo.recipe import LoraConfig, ModelConfig, TrainConfig
 
-    torch.manual_seed(0)
-    policy = Policy.load(ModelConfig(base=model_dir, max_length=128))
-    ends, gens = [], []
+    w = work_of(s)
+    policy = Policy.load(ModelConfig(base=s["model"], max_length=w["max_prompt_length"] + w["new_tokens"]))
+    if w["lora"]:
+        torch.manual_seed(0)
+        policy.add_lora(LoraConfig(r=w["lora"], alpha=2 * w["lora"]))
+    stamps, rows = Stamps(), []
 
-    class Clock:
+    class Clock:  # a Tracker stand-in
         def log(self, step, metrics):
-            ends.append(time.perf_counter())
-            gens.append(metrics["generate_s"])
+            stamps()
+            if on_step:
+                on_step(metrics)
+            rows.append({k: float(v) for k, v in metrics.items()})
             return {"step": step, **metrics}
 
         def close(self):
             pass
 
-    cfg = RLOO.Config(reward="judge", steps=steps, prompts_per_step=BATCH // GROUP, samples_per_prompt=GROUP,
-                      max_new_tokens=NEW_TOKENS, beta=BETA, max_prompt_length=64)
-    with tempfile.TemporaryDirectory() as out:
-        job = Job(policy=policy, train=TrainConfig(lr=LR, progress=False, max_grad_norm=1.0), out_dir=Path(out),
-                  data={"prompts": datasets.Dataset.from_dict({"prompt": prompts()})},
-                  feedback=RuleFeedback(blue_fraction), tracker=Clock())
-        RLOO(cfg).run(job)
-    return {"ends": ends, "generate_s": gens}
+    algo_cls = {"rloo": RLOO, "grpo": GRPO}[s["algo"]]
+    cfg = algo_cls.Config(reward="judge", steps=s["steps"], prompts_per_step=w["batch"] // w["group"],
+                          samples_per_prompt=w["group"], max_new_tokens=w["new_tokens"], beta=w["beta"],
+                          max_prompt_length=w["max_prompt_length"])
+    out = Path(tempfile.mkdtemp(prefix="ours-", dir=s["work"]))
+    job = Job(policy=policy, train=TrainConfig(lr=w["lr"], progress=False, max_grad_norm=1.0), out_dir=out,
+              data={"prompts": datasets.Dataset.from_dict({"prompt": s.get("prompts") or prompts()})},
+              feedback=RuleFeedback(REWARDS[w["reward"]]), tracker=Clock())
+    algo_cls(cfg).run(job)
+    return {**stamps.result(), "reward": [r["reward_mean"] for r in rows],
+            "completion_tokens": [r["response_length"] * w["batch"] for r in rows],
+            "all_tokens": [r["tokens_per_s"] * r["step_s"] for r in rows],
+            "shares": {k: [r[f"{k}_share"] for r in rows] for k in ("generate", "score", "train")},
+            "settings": {"precision": "fp32", "gradient_checkpointing": False, "optim": "torch AdamW (single-tensor loop)",
+                         "old_logps": "from the sampler", "rollout": "prefzoo KV-cache loop"}}
 
 
-def run_trl(model_dir: str, steps: int) -> dict:
+def worker_trl(s: dict, side: str) -> dict:
     import datasets
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
-    from trl import RLOOConfig, RLOOTrainer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer, RLOOConfig, RLOOTrainer
 
-    torch.manual_seed(0)
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
-    ends = []
+    w = work_of(s)
+    tok = AutoTokenizer.from_pretrained(s["model"])
+    model = AutoModelForCausalLM.from_pretrained(s["model"], dtype=torch.float32)
+    work = dict(output_dir=tempfile.mkdtemp(prefix="trl-", dir=s["work"]), per_device_train_batch_size=w["batch"],
+                num_generations=w["group"], max_completion_length=w["new_tokens"], max_steps=s["steps"],
+                learning_rate=w["lr"], beta=w["beta"], temperature=1.0, top_p=1.0, use_cpu=True, report_to="none",
+                save_strategy="no", logging_steps=1, disable_tqdm=True, max_grad_norm=1.0, seed=0,
+                lr_scheduler_type="constant")
+    if s["algo"] == "grpo":
+        work["use_bias_correction_kl"] = False  # the paper's k3 term, as prefzoo's GRPO
+    variant = "default" if side == "trl-default" else s["best_optim"]
+    if variant != "default":
+        work.update(bf16=False, gradient_checkpointing=False, **trl_optim(variant))
+        if s.get("trl_cache"):
+            work["cache_implementation"] = s["trl_cache"]
+    config_cls, trainer_cls = (RLOOConfig, RLOOTrainer) if s["algo"] == "rloo" else (GRPOConfig, GRPOTrainer)
+    cfg = config_cls(**work)
+    ds = datasets.Dataset.from_dict({"prompt": [[{"role": "user", "content": p}] for p in s.get("prompts") or prompts()]})
+    clock, reward = trl_clock(), REWARDS[w["reward"]]
 
-    class Clock(TrainerCallback):
-        def on_step_end(self, args, state, control, **kw):
-            ends.append(time.perf_counter())
-
-    def reward(prompts, completions, **kw):
+    def trl_reward(prompts, completions, **kw):
         texts = [c if isinstance(c, str) else "".join(m["content"] for m in c) for c in completions]
-        return [blue_fraction(p, c) for p, c in zip(prompts, texts)]
+        return [reward(p, c) for p, c in zip(prompts, texts)]
 
-    with tempfile.TemporaryDirectory() as out:
-        args = RLOOConfig(output_dir=out, per_device_train_batch_size=BATCH, num_generations=GROUP,
-                          max_completion_length=NEW_TOKENS, max_steps=steps, learning_rate=LR, beta=BETA,
-                          temperature=1.0, top_p=1.0, use_cpu=True, report_to="none", save_strategy="no",
-                          logging_steps=10_000, disable_tqdm=True, max_grad_norm=1.0, seed=0,
-                          lr_scheduler_type="constant")
-        ds = datasets.Dataset.from_dict({"prompt": [{"role": "user", "content": p} for p in prompts()]})
-        ds = ds.map(lambda r: {"prompt": [r["prompt"]]})  # conversational: TRL applies the chat template
-        trainer = RLOOTrainer(model=model, reward_funcs=reward, args=args, train_dataset=ds, processing_class=tok,
-                              callbacks=[Clock()])
-        trainer.train()
-    return {"ends": ends}
+    torch.manual_seed(0)  # the LoRA adapters (if any) are drawn inside the trainer
+    trainer = trainer_cls(model=model, reward_funcs=trl_reward, args=cfg, train_dataset=ds, processing_class=tok,
+                          callbacks=[clock], peft_config=peft_lora(w["lora"]) if w["lora"] else None)
+    use_foreach(trainer, variant)
+    trainer.train()
+    logs = [r for r in clock.logs if "reward" in r]
+    totals = [r["num_tokens"] for r in logs]
+    return {**clock.stamps.result(), "reward": [r["reward"] for r in logs],
+            "completion_tokens": [r["completions/mean_length"] * w["batch"] for r in logs],
+            "all_tokens": [b - a for a, b in zip([0.0] + totals, totals)], "settings": trl_settings(cfg, variant)}
 
 
-def child(side: str, model_dir: str, steps: int, warmup: int) -> None:
-    res = (run_ours if side == "ours" else run_trl)(model_dir, steps)
-    gaps = [b - a for a, b in zip(res["ends"], res["ends"][1:])][warmup - 1:]
-    out = {"side": side, "median_step_s": statistics.median(gaps), "steps_measured": len(gaps),
-           "peak_rss_mb": peak_rss_mb()}
-    if "generate_s" in res:
-        out["median_generate_s"] = statistics.median(res["generate_s"][warmup:])
+def worker(side: str, spec: dict) -> None:
+    worker_env(spec["threads"])
+    if side == "optim-probe":
+        return print_optim_probe(spec["model"], work_of(spec)["lora"])
+    out = worker_ours(spec) if side == "ours" else worker_trl(spec, side)
+    out["peak_rss_mb"] = peak_rss_mb()
     print("RESULT " + json.dumps(out), flush=True)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--steps", type=int, default=30)
-    ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=1, help="OMP/torch threads for both sides")
-    ap.add_argument("--child", choices=["ours", "trl"])
-    ap.add_argument("--model-dir")
-    a = ap.parse_args()
-    if a.child:
-        import torch
+# ----------------------------------------------------------------------------- driver
+def summarize(runs: dict, warmup: int) -> dict:
+    summary = {}
+    for side, rs in runs.items():
+        def mean_of(key, rs=rs):
+            return statistics.mean(x for r in rs for x in r[key][warmup:])
 
-        torch.set_num_threads(a.threads)
-        child(a.child, a.model_dir, a.steps + a.warmup, a.warmup)
-        return
-    env = {**os.environ, "OMP_NUM_THREADS": str(a.threads), "TOKENIZERS_PARALLELISM": "false",
-           "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
-    results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        build_model(Path(tmp))
-        for side in ("ours", "trl"):
-            proc = subprocess.run([sys.executable, __file__, "--child", side, "--model-dir", tmp, "--steps",
-                                   str(a.steps), "--warmup", str(a.warmup), "--threads", str(a.threads)],
-                                  capture_output=True, text=True, cwd=ROOT, env=env)
-            line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-            if proc.returncode or not line:
-                sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-5000:])
-                raise SystemExit(f"{side} failed")
-            results[side] = json.loads(line[-1][7:])
-    ours, trl = results["ours"], results["trl"]
-    summary = {"ours_step_s": ours["median_step_s"], "trl_step_s": trl["median_step_s"],
-               "speedup": trl["median_step_s"] / ours["median_step_s"],
-               "ours_peak_rss_mb": ours["peak_rss_mb"], "trl_peak_rss_mb": trl["peak_rss_mb"],
-               "rss_ratio": ours["peak_rss_mb"] / trl["peak_rss_mb"],
-               "ours_generate_share": ours["median_generate_s"] / ours["median_step_s"],
-               "threads": a.threads, "steps_measured": ours["steps_measured"], "group": GROUP,
-               "new_tokens": NEW_TOKENS, "completions_per_step": BATCH}
-    print(f"ours: {ours['median_step_s'] * 1e3:.1f} ms/step  ({1 / ours['median_step_s']:.2f} steps/s), "
-          f"peak RSS {ours['peak_rss_mb']:.0f} MB, generation {summary['ours_generate_share']:.0%} of the step")
-    print(f"trl:  {trl['median_step_s'] * 1e3:.1f} ms/step  ({1 / trl['median_step_s']:.2f} steps/s), "
-          f"peak RSS {trl['peak_rss_mb']:.0f} MB")
-    print(f"speed-up {summary['speedup']:.2f}x, memory ratio {summary['rss_ratio']:.2f}")
-    print(json.dumps(summary))
+        summary[side] = {"median_step_s": median_step(rs, warmup), "median_cpu_s": median_step(rs, warmup, "cpu_ends"),
+                         "sys_s_per_step": per_step(rs, warmup, "sys_ends"),
+                         "faults_per_step": per_step(rs, warmup, "fault_ends"), "rounds": per_round(rs, warmup),
+                         "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
+                         "reward_mean": mean_of("reward"), "completion_tokens_per_step": mean_of("completion_tokens"),
+                         "all_tokens_per_step": mean_of("all_tokens"), "settings": rs[0]["settings"],
+                         "steps_timed": sum(len(gaps(r["ends"], warmup)) for r in rs)}
+        if "shares" in rs[0]:
+            summary[side]["shares"] = {k: statistics.median(x for r in rs for x in r["shares"][k][warmup:])
+                                       for k in rs[0]["shares"]}
+    return summary
+
+
+def report(summary: dict, header: str) -> dict:
+    """Print the table and the ratios of ours against each peer; return the ratios."""
+    print("\n" + header)
+    print(f"{'side':12s} {'wall/step':>11s} {'CPU/step':>11s} {'sys/step':>9s} {'faults':>8s} {'peak RSS':>9s} {'compl. tok':>10s} {'all tok':>8s} "
+          f"{'reward':>7s}  settings")
+    for side, s in summary.items():
+        print(f"{side:12s} {s['median_step_s'] * 1000:8.1f} ms {s['median_cpu_s'] * 1000:8.1f} ms "
+              f"{s['sys_s_per_step'] * 1000:6.0f} ms {s['faults_per_step'] / 1000:7.1f}k "
+              f"{s['peak_rss_mb']:6.0f} MB {s['completion_tokens_per_step']:10.1f} {s['all_tokens_per_step']:8.1f} "
+              f"{s['reward_mean']:7.3f}  {s['settings']}")
+    for side, v in summary.items():
+        print(f"{side:12s} per round: wall {v['rounds']['wall_ms']} ms, CPU {v['rounds']['cpu_ms']} ms")
+    if "shares" in summary.get("ours", {}):
+        print("ours, median share of a step: " + ", ".join(f"{k} {v:.0%}" for k, v in summary["ours"]["shares"].items()))
+    ratios = {}
+    for peer in (s for s in summary if s != "ours" and "ours" in summary):
+        ours, them = summary["ours"], summary[peer]
+        ratios[peer] = {"speedup": them["median_step_s"] / ours["median_step_s"],
+                        "speedup_cpu": them["median_cpu_s"] / ours["median_cpu_s"],
+                        "speedup_per_token": (them["median_step_s"] / them["all_tokens_per_step"])
+                        / (ours["median_step_s"] / ours["all_tokens_per_step"]),
+                        "rss_ratio": ours["peak_rss_mb"] / them["peak_rss_mb"]}
+        r = ratios[peer]
+        print(f"ours vs {peer:12s} {r['speedup']:.2f}x faster per step (CPU time {r['speedup_cpu']:.2f}x; per "
+              f"prompt+completion token {r['speedup_per_token']:.2f}x), peak RSS ratio {r['rss_ratio']:.2f}")
+    return ratios
+
+
+def main(algo: str = "rloo") -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--steps", type=int, default=30, help="steps per run, warm-up included")
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="OMP/torch threads for every side")
+    p.add_argument("--sides", default=",".join(SIDES))
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="an environment variable for every side")
+    p.add_argument("--ours-env", action="append", default=[], metavar="KEY=VALUE", help="one for ours only")
+    p.add_argument("--best-optim", choices=("auto",) + OPTIMS, default="auto")
+    p.add_argument("--trl-cache", default="", help="trl-best's cache_implementation (e.g. static); empty: TRL's")
+    p.add_argument("--algo", default=algo, choices=sorted(BETA))
+    p.add_argument("--worker", choices=SIDES + ("optim-probe",), help=argparse.SUPPRESS)
+    p.add_argument("--spec", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.worker:
+        return worker(a.worker, json.loads(a.spec))
+    sys.path.insert(0, str(ROOT))
+    sides, load0 = a.sides.split(","), load_avg()
+    with tempfile.TemporaryDirectory(prefix="prefzoo-bench-") as work:
+        model_dir = Path(work) / "model"
+        n_params = build_model(model_dir)
+        spec = dict(work=work, model=str(model_dir), steps=a.steps, algo=a.algo, trl_cache=a.trl_cache, env=env_of(a.env),
+                    ours_env=env_of(a.ours_env))
+        spec["best_optim"], probe = pick_optimizer(__file__, spec, a.threads, a.best_optim)
+        runs = interleave(sides, a.rounds, lambda side: run_worker(__file__, side, spec, a.threads))
+    load1 = load_avg()
+    summary = summarize(runs, a.warmup)
+    w = work_of(spec)
+    ratios = report(summary, f"{a.algo}: Llama {n_params / 1e6:.2f}M params; {w['batch'] // w['group']} prompts x "
+                    f"{w['group']} samples x {w['new_tokens']} new tokens per step, {a.steps} steps ({a.warmup} "
+                    f"warm-up) x {a.rounds} rounds; torch threads {a.threads}; load average {load0} at start, "
+                    f"{load1} at end, on {os.cpu_count()} CPUs")
+    result = {"benchmark": f"{a.algo}_vs_trl", "code": code_state(), "model_params": n_params, "steps": a.steps, "warmup": a.warmup,
+              "rounds": a.rounds, "threads": a.threads, "cpu_count": os.cpu_count(), "load_avg_start": load0,
+              "load_avg_end": load1, "work": w, "env": spec["env"], "ours_env": spec["ours_env"], "sides": summary,
+              "ratios": ratios, "trl_best_optim": spec["best_optim"], "optim_probe_ms": probe}
+    for peer, tag in (("trl-best", "best"), ("trl-default", "default")):
+        if peer in ratios:
+            result[f"speedup_vs_trl_{tag}"] = ratios[peer]["speedup"]
+            result[f"speedup_cpu_vs_trl_{tag}"] = ratios[peer]["speedup_cpu"]
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
