@@ -22,9 +22,11 @@ TRL's use_bias_correction_kl off; a rule reward, 1 at 15 words falling linearly 
     (optional: trl-default)
 
 Each side is its own process; rounds interleave every side of both parts; step time is the gap between
-step ends after ``--warmup`` steps; precompute is excluded from the step times on every DPO side and
-printed beside them. Defaults (1 round, 4 DPO steps and 4 GRPO steps, 1 of each warm-up) take about
-6-10 minutes on 2 shared cores. Run from the repo root:
+step ends after ``--warmup`` steps (wall clock and CPU time); precompute is excluded from the step times on
+every DPO side and printed beside them. Defaults (1 round of the five sides, 4 DPO and 4 GRPO steps each, 1
+warm-up) took 5.5 minutes at load average 2 on this 2-core machine; with 2 threads a busy machine slows a
+step several-fold (a DPO step of ours took 8.2 s at load 2 and 43 s at load 4), so compare rounds run
+together. Run from the repo root:
 
     .venv/bin/python benchmarks/smollm2_vs_trl.py
     .venv/bin/python benchmarks/smollm2_vs_trl.py --rounds 2 --steps 6 --dpo-sides ours,trl-best,torch-min,trl-default
