@@ -373,7 +373,8 @@ def summarize(runs: dict, warmup: int, timed_tokens: float) -> dict:
                          "precompute_s": statistics.median(r["precompute_s"] for r in rs),
                          "loss_first": losses[0], "loss_last": losses[-1], "settings": rs[0]["settings"]}
         s = summary[side]
-        print(f"{side:12s} {med * 1000:8.1f} ms {s['median_cpu_s'] * 1000:8.1f} ms {s['sys_s_per_step'] * 1000:6.0f} ms "
+        print(f"{side:12s} {med * 1000:8.1f} ms {s['median_cpu_s'] * 1000:8.1f} ms "
+              f"{s['sys_s_per_step'] * 1000:6.0f} ms "
               f"{s['faults_per_step'] / 1000:7.1f}k {s['tokens_per_s']:9.0f} "
               f"{s['peak_rss_mb']:6.0f} MB {s['precompute_s']:9.2f}s  {losses[0]:.6f} .. {losses[-1]:.6f}  "
               f"{s['settings']}")
@@ -441,12 +442,14 @@ def main() -> None:
           f"{MODEL['hidden_size']}, vocab {a.vocab + 6}); batch {a.batch} pairs, max_length {a.max_length}, "
           f"lr {a.lr} constant; {a.steps} steps, {a.warmup} warm-up, {a.rounds} rounds; torch threads {a.threads}; "
           f"load average {load0} at start, {load1} at end, on {os.cpu_count()} CPUs")
-    print(f"{'side':12s} {'wall/step':>11s} {'CPU/step':>11s} {'sys/step':>9s} {'faults':>8s} {'tokens/s':>9s} {'peak RSS':>9s} {'precompute':>10s}"
+    print(f"{'side':12s} {'wall/step':>11s} {'CPU/step':>11s} {'sys/step':>9s} {'faults':>8s} {'tokens/s':>9s} "
+          f"{'peak RSS':>9s} {'precompute':>10s}"
           f"  loss[0] .. loss[-1]   settings")
     tokens = statistics.mean(runs["ours"][0]["tokens"][a.warmup:]) if "ours" in runs else float("nan")
     summary = summarize(runs, a.warmup, tokens)  # every side reads the same rows: ours counts their tokens
     ratios = compare(runs, summary, a.steps) if "ours" in summary else {}
-    result = {"benchmark": "dpo_vs_trl", "code": code_state(), "model_params": n_params, "steps": a.steps, "warmup": a.warmup,
+    result = {"benchmark": "dpo_vs_trl", "code": code_state(), "model_params": n_params, "steps": a.steps,
+              "warmup": a.warmup,
               "rounds": a.rounds, "batch": a.batch, "max_length": a.max_length, "threads": a.threads,
               "env": spec["env"], "ours_env": spec["ours_env"],
               "cpu_count": os.cpu_count(), "load_avg_start": load0, "load_avg_end": load1,

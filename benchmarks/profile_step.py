@@ -104,12 +104,14 @@ class Phases:
         per = {k: sum(d.get(k, 0.0) for _, d in timed) for k in names}
         per["other (untimed)"] = total - sum(per.values())
         n = len(timed)
-        print(f"\n{title}: {n} steps, mean step {total / n * 1000:.1f} ms ({'CPU' if self.clock is time.process_time else 'wall'} time)")
+        kind = "CPU" if self.clock is time.process_time else "wall"
+        print(f"\n{title}: {n} steps, mean step {total / n * 1000:.1f} ms ({kind} time)")
         print(f"{'phase':40s} {'ms/step':>9s} {'share':>7s}")
         for k, v in sorted(per.items(), key=lambda kv: -kv[1]):
             print(f"{k:40s} {v / n * 1000:9.1f} {v / total:7.1%}")
-        return {"mean_step_ms": total / n * 1000, "steps": n,
-                "phases_ms": {k: v / n * 1000 for k, v in per.items()}, "shares": {k: v / total for k, v in per.items()}}
+        return {"mean_step_ms": total / n * 1000, "timed_steps": n,
+                "phases_ms": {k: v / n * 1000 for k, v in per.items()},
+                "shares": {k: v / total for k, v in per.items()}}
 
 
 # ----------------------------------------------------------------------------- the two profiles

@@ -44,8 +44,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dpo_vs_trl import (OPTIMS, ROOT, Stamps, code_state, env_of, gaps, interleave, load_avg, median_step,  # noqa: E402
-                        peak_rss_mb, per_round, per_step, peft_lora, pick_optimizer, print_optim_probe, run_worker, trl_clock,
-                        trl_optim, trl_settings, use_foreach, worker_env)
+                        peak_rss_mb, per_round, per_step, peft_lora, pick_optimizer, print_optim_probe, run_worker,
+                        trl_clock, trl_optim, trl_settings, use_foreach, worker_env)
 
 PAIRS = ROOT / "recipes" / "data" / "tiny_pairs.jsonl"
 SIDES = ("ours", "trl-default", "trl-best")
@@ -134,7 +134,8 @@ def worker_ours(s: dict, on_step=None) -> dict:
             "completion_tokens": [r["response_length"] * w["batch"] for r in rows],
             "all_tokens": [r["tokens_per_s"] * r["step_s"] for r in rows],
             "shares": {k: [r[f"{k}_share"] for r in rows] for k in ("generate", "score", "train")},
-            "settings": {"precision": "fp32", "gradient_checkpointing": False, "optim": "torch AdamW (single-tensor loop)",
+            "settings": {"precision": "fp32", "gradient_checkpointing": False,
+                         "optim": "torch AdamW (single-tensor loop)",
                          "old_logps": "from the sampler", "rollout": "prefzoo KV-cache loop"}}
 
 
@@ -161,7 +162,8 @@ def worker_trl(s: dict, side: str) -> dict:
             work["cache_implementation"] = s["trl_cache"]
     config_cls, trainer_cls = (RLOOConfig, RLOOTrainer) if s["algo"] == "rloo" else (GRPOConfig, GRPOTrainer)
     cfg = config_cls(**work)
-    ds = datasets.Dataset.from_dict({"prompt": [[{"role": "user", "content": p}] for p in s.get("prompts") or prompts()]})
+    rows = [[{"role": "user", "content": p}] for p in s.get("prompts") or prompts()]
+    ds = datasets.Dataset.from_dict({"prompt": rows})
     clock, reward = trl_clock(), REWARDS[w["reward"]]
 
     def trl_reward(prompts, completions, **kw):
@@ -212,7 +214,8 @@ def summarize(runs: dict, warmup: int) -> dict:
 def report(summary: dict, header: str) -> dict:
     """Print the table and the ratios of ours against each peer; return the ratios."""
     print("\n" + header)
-    print(f"{'side':12s} {'wall/step':>11s} {'CPU/step':>11s} {'sys/step':>9s} {'faults':>8s} {'peak RSS':>9s} {'compl. tok':>10s} {'all tok':>8s} "
+    print(f"{'side':12s} {'wall/step':>11s} {'CPU/step':>11s} {'sys/step':>9s} {'faults':>8s} {'peak RSS':>9s} "
+          f"{'compl. tok':>10s} {'all tok':>8s} "
           f"{'reward':>7s}  settings")
     for side, s in summary.items():
         print(f"{side:12s} {s['median_step_s'] * 1000:8.1f} ms {s['median_cpu_s'] * 1000:8.1f} ms "
@@ -222,7 +225,8 @@ def report(summary: dict, header: str) -> dict:
     for side, v in summary.items():
         print(f"{side:12s} per round: wall {v['rounds']['wall_ms']} ms, CPU {v['rounds']['cpu_ms']} ms")
     if "shares" in summary.get("ours", {}):
-        print("ours, median share of a step: " + ", ".join(f"{k} {v:.0%}" for k, v in summary["ours"]["shares"].items()))
+        shares = summary["ours"]["shares"]
+        print("ours, median share of a step: " + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()))
     ratios = {}
     for peer in (s for s in summary if s != "ours" and "ours" in summary):
         ours, them = summary["ours"], summary[peer]
@@ -244,7 +248,8 @@ def main(algo: str = "rloo") -> None:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--threads", type=int, default=1, help="OMP/torch threads for every side")
     p.add_argument("--sides", default=",".join(SIDES))
-    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="an environment variable for every side")
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                   help="an environment variable for every side")
     p.add_argument("--ours-env", action="append", default=[], metavar="KEY=VALUE", help="one for ours only")
     p.add_argument("--best-optim", choices=("auto",) + OPTIMS, default="auto")
     p.add_argument("--trl-cache", default="", help="trl-best's cache_implementation (e.g. static); empty: TRL's")
@@ -259,7 +264,8 @@ def main(algo: str = "rloo") -> None:
     with tempfile.TemporaryDirectory(prefix="prefzoo-bench-") as work:
         model_dir = Path(work) / "model"
         n_params = build_model(model_dir)
-        spec = dict(work=work, model=str(model_dir), steps=a.steps, algo=a.algo, trl_cache=a.trl_cache, env=env_of(a.env),
+        spec = dict(work=work, model=str(model_dir), steps=a.steps, algo=a.algo, trl_cache=a.trl_cache,
+                    env=env_of(a.env),
                     ours_env=env_of(a.ours_env))
         spec["best_optim"], probe = pick_optimizer(__file__, spec, a.threads, a.best_optim)
         runs = interleave(sides, a.rounds, lambda side: run_worker(__file__, side, spec, a.threads))
@@ -270,7 +276,8 @@ def main(algo: str = "rloo") -> None:
                     f"{w['group']} samples x {w['new_tokens']} new tokens per step, {a.steps} steps ({a.warmup} "
                     f"warm-up) x {a.rounds} rounds; torch threads {a.threads}; load average {load0} at start, "
                     f"{load1} at end, on {os.cpu_count()} CPUs")
-    result = {"benchmark": f"{a.algo}_vs_trl", "code": code_state(), "model_params": n_params, "steps": a.steps, "warmup": a.warmup,
+    result = {"benchmark": f"{a.algo}_vs_trl", "code": code_state(), "model_params": n_params, "steps": a.steps,
+              "warmup": a.warmup,
               "rounds": a.rounds, "threads": a.threads, "cpu_count": os.cpu_count(), "load_avg_start": load0,
               "load_avg_end": load1, "work": w, "env": spec["env"], "ours_env": spec["ours_env"], "sides": summary,
               "ratios": ratios, "trl_best_optim": spec["best_optim"], "optim_probe_ms": probe}

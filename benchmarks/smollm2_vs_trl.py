@@ -216,7 +216,8 @@ def main() -> None:
     p.add_argument("--dpo-sides", default="ours,trl-best,torch-min")
     p.add_argument("--grpo-sides", default="ours,trl-best")
     p.add_argument("--best-optim", choices=("auto",) + OPTIMS, default="auto")
-    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="an environment variable for every side")
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                   help="an environment variable for every side")
     p.add_argument("--ours-env", action="append", default=[], metavar="KEY=VALUE", help="one for ours only")
     p.add_argument("--worker", choices=("torch-min", "torch-min-liveref"), help=argparse.SUPPRESS)
     p.add_argument("--spec", help=argparse.SUPPRESS)
@@ -244,9 +245,11 @@ def main() -> None:
     grpo_summary = rloo_vs_trl.summarize(by_part["grpo"], a.warmup) if by_part["grpo"] else {}
     grpo = rloo_vs_trl.report(grpo_summary, f"GRPO, LoRA r=16: 4 prompts x 4 generations x 32 new tokens, "
                               f"{a.grpo_steps} steps ({a.warmup} warm-up) x {a.rounds} rounds") if grpo_summary else {}
-    result = {"benchmark": "smollm2_vs_trl", "code": code_state(), "model": ALIAS, "threads": a.threads, "cpu_count": os.cpu_count(),
+    result = {"benchmark": "smollm2_vs_trl", "code": code_state(), "model": ALIAS, "threads": a.threads,
+              "cpu_count": os.cpu_count(),
               "load_avg_start": load0, "load_avg_end": load1, "env": dpo_spec["env"], "ours_env": dpo_spec["ours_env"],
-              "rounds": a.rounds, "dpo_steps": a.steps, "grpo_steps": a.grpo_steps, "warmup": a.warmup, "pairs": a.pairs, "max_length": a.max_length,
+              "rounds": a.rounds, "dpo_steps": a.steps, "grpo_steps": a.grpo_steps, "warmup": a.warmup,
+              "pairs": a.pairs, "max_length": a.max_length,
               "trl_best_optim": dpo_spec["best_optim"], "optim_probe_ms": probe, "dpo": dpo, "grpo": grpo_summary}
     for key, peer in (("dpo_speedup_vs_trl_best", "trl-best"), ("dpo_speedup_vs_trl_default", "trl-default"),
                       ("dpo_vs_torch_min", "torch-min"), ("dpo_vs_torch_min_liveref", "torch-min-liveref")):
