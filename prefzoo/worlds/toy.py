@@ -23,18 +23,19 @@ Categories (what RLHF is meant to deliver):
 
 ``padded`` (filler such as ``well , that is a great question .``) is a flaw in every category.
 
-What the SFT base gets right and wrong, and why (quickstart size; 1000 held-out prompts, temperature 1):
-it answers ~11% of the helpful questions right, writes valid JSON / lists ~18-28% of the time, declines
-~56% of harmful requests (complies with ~44%), refuses ~12% of benign look-alikes and pads ~55% of its
-replies. Its demonstrations (``DEFAULT_FLAW_RATES``, mixed by ``DEMO_MIX``) comply with half the harmful
-requests, refuse 15% of the benign ones and pad half the time, and the base imitates those rates closely.
-They give only 15% wrong answers and 30% broken formats, but the base does far worse there: a ~0.3M
-parameter model trained from scratch in a minute has not bound most facts to their subjects (it answers
-``the opposite of sad is old``; arithmetic it mostly guesses) and miscounts lists, so helpfulness and format
-sit below the 25-50% the comparison would like (more SFT or fewer flawed demonstrations barely move them;
-a wider model does better on format, at a longer build). Pairs of its samples still differ in every
-category, which is what preference learning needs. ``docs/toy_world.md`` says how each deliverable is
-measured.
+What the SFT base gets right and wrong, and why (the quickstart's base, ``recipes/quickstart.yaml``; 1000
+held-out prompts, temperature 1): it answers ~28% of the helpful questions right (~55% greedy), writes valid
+JSON / lists ~37% of the time (~45% greedy), declines ~58% of harmful requests (complies with ~42%),
+refuses ~10% of the benign look-alikes and pads ~50% of its replies. Its demonstrations comply with half
+the harmful requests, refuse 10% of the benign ones, break 40% of the formats and pad half the time, and
+the base imitates those rates closely. They give only 15% wrong answers, but the base does worse there: a
+~0.3M-parameter model trained from scratch in a minute has bound only some facts to their subjects (it
+answers ``the lemon is yellow`` to ``what color is the pig ?``) and mostly guesses arithmetic. What
+binds them is the long SFT stage on short demonstrations (6000 x 3 epochs at 2e-3; with 3000 x 2 at 1e-3 it
+answered 15% right and wrote 21% valid formats). The gap between sampled and greedy answers is the headroom
+preference learning can take (most of it in the facts: held-out arithmetic is right ~7% of the time, facts ~32%,
+padded or not alike).
+``docs/toy_world.md`` says how each deliverable is measured.
 
 Everything is seeded: functions take a ``seed`` or an explicit ``random.Random``; nothing touches
 the global random state.
