@@ -26,7 +26,8 @@ from prefzoo.worlds.base import GoldFeedback
 
 @dataclass
 class ToyBaseConfig:
-    """How the toy base is built. Every field enters the cache key."""
+    """How the toy base is built. Every field enters the cache key. The defaults are the base the committed
+    findings and older recipes were run on; the quickstart sets its own (a longer SFT stage, see its recipe)."""
 
     hidden_size: int = 96          # width of the tiny Llama
     num_hidden_layers: int = 3
