@@ -31,6 +31,8 @@ class GRPO(OnlineAlgorithm):
         samples_per_prompt: int = 8       # G, the group size (the paper uses 64 on maths)
         beta: float = 0.04                # weight of the k3 KL term (paper: 0.04)
         scale_rewards: str = "group"      # group (the paper) | batch (std of the whole batch) | none (Dr. GRPO)
+        log_kl: bool = True               # log kl (k1 to the reference; a reference forward per step). false, with
+                                          # beta 0: nothing reads the reference, its forward is skipped, kl is NaN
 
         def __post_init__(self):
             super().__post_init__()
@@ -39,6 +41,14 @@ class GRPO(OnlineAlgorithm):
                                  "in the group)")
             if self.scale_rewards not in SCALE_REWARDS:
                 raise ValueError(f"scale_rewards must be one of {', '.join(SCALE_REWARDS)}, not {self.scale_rewards!r}")
+            if not self.log_kl and (self.beta != 0 or self.target_kl is not None):
+                raise ValueError("log_kl: false skips the reference forward, so it needs beta 0 and no target_kl "
+                                 f"(got beta {self.beta}, target_kl {self.target_kl})")
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        # the engine skips the reference forward when nothing reads it: the k3 term (weight beta) and the kl log
+        self.needs_reference = self.config.beta != 0 or self.config.log_kl
 
     def rewards(self, scores, kl_tok, lengths, beta):
         return shaped_rewards(scores, kl_tok, lengths, None)  # the KL goes into the loss, not the reward
@@ -48,5 +58,7 @@ class GRPO(OnlineAlgorithm):
         return sequence_advantages(adv, inp.mask)
 
     def extra_loss(self, b: OnlineBatch, total: torch.Tensor, metrics: dict):
+        if b.ref_logps is None:  # no reference forward (beta 0, log_kl false): no k3 term, none logged
+            return total, metrics
         k3 = self.aggregate(b, kl_k3(b.logps, b.ref_logps))  # eq. 4, aggregated like the policy term
         return total + b.beta * k3, {**metrics, "kl_k3": k3.detach()}

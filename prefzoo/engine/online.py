@@ -64,10 +64,10 @@ class OnlineRun:
 
 @dataclass
 class Prepared:
-    ref_logps: torch.Tensor           # [B, R]
+    ref_logps: torch.Tensor | None    # [B, R]; None where the algorithm needs no reference (needs_reference)
     old_logps: torch.Tensor           # [B, R]
     old_values: torch.Tensor | None   # [B, R], critic algorithms only
-    kl_seq: torch.Tensor              # [B] sum of k1 over the response
+    kl_seq: torch.Tensor              # [B] sum of k1 over the response (NaN without a reference: not computed)
     adv: Advantages
 
 
@@ -150,18 +150,24 @@ def feedback(run: OnlineRun, ro: Rollout, idx: list[int], clock: StepClock) -> S
 
 @torch.no_grad()
 def prepare(run: OnlineRun, ro: Rollout, fb: Scores, beta: float, reduce_sum) -> Prepared:
-    """Reference and old log-probs, critic values, k1 per token; the algorithm's rewards and advantages."""
+    """Reference and old log-probs, critic values, k1 per token; the algorithm's rewards and advantages.
+    An algorithm that needs no reference (``needs_reference`` false: GRPO's family at beta 0 with
+    ``log_kl`` false) gets no reference forward: ref_logps None, k1 zero for its rewards (which weigh it
+    by beta 0) and kl NaN in the log (not computed)."""
     cfg, mask = run.cfg, ro.response_mask
-    with run.job.policy.reference_model() as ref:
-        ref_logps = response_logps(ref, ro, cfg.temperature)
+    ref_logps = None
+    if run.algo.needs_reference:
+        with run.job.policy.reference_model() as ref:
+            ref_logps = response_logps(ref, ro, cfg.temperature)
     old_logps = (response_logps(run.model, ro, cfg.temperature) if cfg.recompute_logps or ro.sampler_logps is None
                  else ro.sampler_logps)
     old_values = critic_values(run.acc.unwrap_model(run.critic), ro) if run.critic is not None else None
-    kl_tok = kl_k1(old_logps, ref_logps) * mask
+    kl_tok = kl_k1(old_logps, ref_logps) * mask if ref_logps is not None else torch.zeros_like(mask)
     seq_rewards, token_rewards = run.algo.rewards(fb.scores, kl_tok, ro.lengths, beta)
     adv = run.algo.advantages(AdvantageInput(seq_rewards, token_rewards, mask, run.algo.samples_per_prompt,
                                              old_values, fb.baseline, reduce_sum))
-    return Prepared(ref_logps, old_logps, old_values, kl_tok.sum(-1), adv)
+    kl_seq = kl_tok.sum(-1) if ref_logps is not None else torch.full_like(mask[:, 0], float("nan"))
+    return Prepared(ref_logps, old_logps, old_values, kl_seq, adv)
 
 
 def update(run: OnlineRun, ro: Rollout, fb: Scores, prep: Prepared, beta: float, step: int, params: list,
@@ -188,7 +194,7 @@ def update(run: OnlineRun, ro: Rollout, fb: Scores, prep: Prepared, beta: float,
             with acc.autocast():
                 logps, extra_logps = minibatch_logps(run.model, mb, run.algo.extra_rows(rows), cfg.temperature)
                 batch = OnlineBatch(logps, prep.old_logps[r],
-                                    mask, prep.adv.advantages[r], prep.ref_logps[r],
+                                    mask, prep.adv.advantages[r], None if prep.ref_logps is None else prep.ref_logps[r],
                                     critic_values(run.critic, mb) if run.critic is not None else None,
                                     None if prep.old_values is None else prep.old_values[r],
                                     None if prep.adv.returns is None else prep.adv.returns[r],
@@ -231,8 +237,9 @@ def setup(job: Job, algo: OnlineAlgorithm) -> tuple[OnlineRun, dict]:
     backend, vllm_engine, note = rollout_engine(cfg, policy, sharding(acc))
     if acc.is_main_process:
         print(f"[{job.label or algo.name}] rollout backend: {backend}" + (f" ({note})" if note else ""))
-    with policy.reference_model():
-        pass
+    if algo.needs_reference:  # else none is made (no copy of the weights), as the offline loop does
+        with policy.reference_model():
+            pass
     model = policy.model
     model.train()
     critic = make_critic(policy, reward) if algo.uses_critic else None
@@ -285,11 +292,13 @@ def train_online(job: Job, algo: OnlineAlgorithm) -> TrainResult:
         gen_total += clock.generate_s
         if done % job.train.log_every == 0 or done == cfg.steps:
             row = step_row(acc, cfg, clock, sums, n_updates, ro, fb, prep.adv, prep.kl_seq, prep.old_values,
-                           reduce_sum, extra["n_policy"], extra["n_critic"], extra["bf16"])
+                           reduce_sum, extra["n_policy"], extra["n_critic"], extra["bf16"],
+                           reference=prep.ref_logps is not None)
             row = tracker.log(done, {**row, **sampling, "beta": beta, "lr": run.schedule.get_last_lr()[0],
                                      "prompts_dropped": extra["report"].total_dropped})
             history.append(row)
-            bar.set_postfix(reward=f"{row.get('reward_mean', float('nan')):.3f}", kl=f"{row['kl']:.2f}")
+            # float(): the tracker logs a NaN kl (not computed, no reference) as "nan"
+            bar.set_postfix(reward=f"{row.get('reward_mean', float('nan')):.3f}", kl=f"{float(row['kl']):.2f}")
         bar.update(1)
         if done == cfg.steps or (job.train.checkpoint_every and done % job.train.checkpoint_every == 0):
             ckpt.save_once(acc, done, trainable, run.optimizer, run.schedule, extra={"beta": kl_ctl.value})

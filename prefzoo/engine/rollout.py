@@ -12,6 +12,8 @@ recomputes them from one forward of the full sequences with the same temperature
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import inspect
 from dataclasses import dataclass, fields
 from typing import Any
@@ -122,7 +124,11 @@ class Draws:
         return torch.Generator().manual_seed(self.seed)
 
     def take(self, gen: torch.Generator) -> torch.Tensor:
-        return torch.rand(self.total_rows, generator=gen, dtype=torch.float64)[self.rows]
+        return torch.rand(self.total_rows, generator=gen, dtype=torch.float64)[self.index]
+
+    @functools.cached_property
+    def index(self) -> torch.Tensor:  # built once, not from the list at every decoding step
+        return torch.as_tensor(self.rows, dtype=torch.long)
 
 
 def inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -212,6 +218,47 @@ def _all_done(done: torch.Tensor, synced: bool) -> bool:
     return bool(flag.item())
 
 
+# The decoder's shortcuts below change no number: tests/test_decode_exact.py checks tokens, log-probs and
+# entropies bitwise against the plain loop they replace.
+PLAIN_SDPA_MODELS = ("llama", "mistral", "qwen2", "qwen3")  # decoders whose sdpa mask is causal & padding only
+
+
+def _plain_sdpa(model) -> bool:
+    """The model builds its decoding mask with transformers' ``create_causal_mask`` for sdpa and nothing
+    else (no sliding window, no chunked attention), so a ready [B, 1, 1, kv] boolean mask is the one it
+    would build from the 2D mask."""
+    cfg = getattr(getattr(model, "module", model), "config", None)
+    return (cfg is not None and getattr(cfg, "model_type", None) in PLAIN_SDPA_MODELS
+            and getattr(cfg, "_attn_implementation", None) == "sdpa"
+            and getattr(cfg, "sliding_window", None) is None and getattr(cfg, "attention_chunk_size", None) is None
+            and all(t == "full_attention" for t in getattr(cfg, "layer_types", None) or ()))
+
+
+def _step_masks(model, attn: torch.Tensor, max_new_tokens: int):
+    """``mask(kv)``: the attention mask of a decoding forward over ``kv`` positions, cut from one buffer made
+    once (no torch.cat per step). A plain sdpa model gets the 4D boolean mask transformers would make of the
+    2D one at every forward (its padding rows; None without left padding, as transformers skips it then),
+    which it passes through as given (6% of the tiny benchmark's decode); any other model gets the 2D mask."""
+    B, P = attn.shape
+    full = torch.ones(B, P + max_new_tokens, dtype=attn.dtype, device=attn.device)
+    full[:, :P] = attn
+    if not _plain_sdpa(model):
+        return lambda kv: full[:, :kv]
+    if bool(attn.all()):
+        return lambda kv: None
+    full4 = full.bool()[:, None, None, :]
+    return lambda kv: full4[..., :kv]
+
+
+def _no_autograd(model, synced: bool):
+    """``torch.inference_mode`` for the decode (less autograd bookkeeping on each of its many small ops than
+    no_grad: 8% of the tiny benchmark's decode), except for sharded models (FSDP, ZeRO-3), whose hooks gather
+    and release parameters that training must see as normal tensors."""
+    if synced or any(hasattr(p, "ds_id") for p in model.parameters()):
+        return contextlib.nullcontext()
+    return torch.inference_mode()
+
+
 def _sample_loop(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p, do_sample, model,
                  draws: Draws | None = None, synced: bool = False) -> Rollout:
     from transformers import DynamicCache
@@ -228,41 +275,42 @@ def _sample_loop(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p
     cache_kw = "cache" if "cache" in inspect.signature(fwd).parameters else "past_key_values"
     was_training = model.training
     model.eval()
-    B = ids.shape[0]
+    B, P = ids.shape
+    mask = _step_masks(model, attn, max_new_tokens)
     done = torch.zeros(B, dtype=torch.bool, device=dev)
-    tokens, logps, ents = [], [], []
+    tokens, logps, neg_ents = [], [], []
     gen = draws.generator() if draws is not None else None
     try:
-        out = model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1,
-                    **{cache_kw: cache})
-        for _ in range(max_new_tokens):
-            logits = out.logits[:, -1].float()
-            if do_sample and temperature != 1.0:
-                logits = logits / temperature
-            logp_all = torch.log_softmax(logits, -1)
-            if do_sample:
-                u = draws.take(gen) if draws is not None else torch.rand(B, dtype=torch.float64)
-                tok = inverse_cdf(torch.softmax(top_p_filter(logits, top_p), -1), u.to(dev))
-            else:
-                tok = logits.argmax(-1)
-            tok = torch.where(done, torch.full_like(tok, pad), tok)
-            tokens.append(tok)
-            logps.append(logp_all.gather(-1, tok.unsqueeze(-1)).squeeze(-1))
-            ents.append(-(logp_all.exp() * logp_all).sum(-1))
-            done = done | (tok == eos_id)
-            if len(tokens) == max_new_tokens or _all_done(done, synced):
-                break
-            attn = torch.cat([attn, torch.ones_like(attn[:, :1])], 1)
-            pos = pos[:, -1:] + 1
-            out = model(input_ids=tok.unsqueeze(-1), attention_mask=attn, position_ids=pos, use_cache=True,
-                        **{cache_kw: cache})
+        with _no_autograd(model, synced):
+            last = model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1,
+                         **{cache_kw: cache}).logits[:, -1]
+            for _ in range(max_new_tokens):
+                logits = last.float()
+                if do_sample and temperature != 1.0:
+                    logits = logits / temperature
+                logp_all = torch.log_softmax(logits, -1)
+                if do_sample:
+                    u = draws.take(gen) if draws is not None else torch.rand(B, dtype=torch.float64)
+                    tok = inverse_cdf(torch.softmax(top_p_filter(logits, top_p), -1), u.to(dev))
+                else:
+                    tok = logits.argmax(-1)
+                tok = tok.masked_fill(done, pad)
+                tokens.append(tok)
+                logps.append(logp_all.gather(-1, tok.unsqueeze(-1)).squeeze(-1))
+                neg_ents.append((logp_all.exp() * logp_all).sum(-1))  # negated once at the end (exact)
+                done = done | (tok == eos_id)
+                if len(tokens) == max_new_tokens or _all_done(done, synced):
+                    break
+                pos = pos[:, -1:] + 1
+                last = model(input_ids=tok.unsqueeze(-1), attention_mask=mask(P + len(tokens)), position_ids=pos,
+                             use_cache=True, **{cache_kw: cache}).logits[:, -1]
     finally:
         model.train(was_training)
     responses, ended = cut_at_eos(torch.stack(tokens, 1).tolist(), eos_id)
     ro = assemble(policy, prompts, prompt_ids, responses, ended)
     R = ro.response_mask.shape[1]
     ro.sampler_logps = torch.stack(logps, 1)[:, :R] * ro.response_mask
-    ro.entropy = torch.stack(ents, 1)[:, :R] * ro.response_mask
+    ro.entropy = -torch.stack(neg_ents, 1)[:, :R] * ro.response_mask
     return ro
 
 
