@@ -219,7 +219,13 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=None, help="tiny 5, smollm2 1")
     p.add_argument("--threads", type=int, default=None, help="torch threads (tiny 1, smollm2 2)")
     p.add_argument("--ops", type=int, default=0, help="also print torch.profiler's top N ops (a separate short run)")
+    p.add_argument("--no-fused-head", action="store_true",
+                   help="score the LM head through full logits (Policy.fused_lm_head off): the profile before that lever")
     a = p.parse_args()
+    if a.no_fused_head:
+        from prefzoo.models.policy import Policy
+
+        Policy.fused_lm_head = False
     online = a.what in ("rloo", "grpo", "smollm2-grpo")
     small = not a.what.startswith("smollm2")
     a.steps = a.steps or (30 if small else 4)
@@ -237,7 +243,7 @@ def main() -> None:
         top_ops(a, a.ops)
     print(f"torch threads {torch.get_num_threads()}; load average {load0} at start, {load_avg()} at end, on "
           f"{os.cpu_count()} CPUs")
-    print(json.dumps({"profile": a.what, "threads": a.threads, "steps": a.steps, "warmup": a.warmup,
+    print(json.dumps({"profile": a.what, "threads": a.threads, "steps": a.steps, "warmup": a.warmup, "fused_lm_head": not a.no_fused_head,
                       "load_avg_start": load0, "load_avg_end": load_avg(), **out}))
 
 
