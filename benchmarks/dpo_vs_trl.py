@@ -44,7 +44,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIMS = ("fused", "foreach", "plain")
-SIDES = ("ours", "trl-default", "trl-best")
+SIDES = ("ours", "trl-default", "trl-best", "ours-bf16", "trl-bf16")
 MODEL = dict(hidden_size=256, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4,
              num_key_value_heads=4, max_position_embeddings=256, tie_word_embeddings=True)
 
@@ -278,7 +278,7 @@ def make_inputs(work: Path, rows: int, vocab: int, seed: int = 0) -> tuple[Path,
 
 
 # ============================================================================ DPO workers
-def worker_ours(s: dict, on_step=None) -> dict:
+def worker_ours(s: dict, on_step=None, precision: str = "fp32") -> dict:
     """prefzoo's side; ``on_step(metrics)``, if given, is called at each logged step end (profile_step.py)."""
     import torch
 
@@ -309,7 +309,7 @@ def worker_ours(s: dict, on_step=None) -> dict:
         policy.add_lora(LoraConfig(r=s["lora"], alpha=2 * s["lora"]))
     ds, _ = load_records(s["data"], "pairs")
     train = TrainConfig(lr=s["lr"], batch_size=s["batch"], max_steps=s["steps"], shuffle=False, progress=False,
-                        log_every=1, cache_dir=str(work / "cache"), max_grad_norm=1.0)
+                        log_every=1, cache_dir=str(work / "cache"), max_grad_norm=1.0, precision=precision)
     job = Job(policy=policy, train=train, out_dir=work / "out", seed=0, data={"pairs": ds}, tracker=Clock(),
               label="dpo")
     offline.train_offline(job, DPO(DPO.Config(beta=s["beta"])))
@@ -336,8 +336,8 @@ def worker_trl(s: dict, side: str) -> dict:
                 report_to=[], beta=s["beta"], max_length=s["max_length"], train_sampling_strategy="sequential",
                 use_cpu=True, seed=0, disable_tqdm=True)
     variant = "default" if side == "trl-default" else s["best_optim"]
-    if variant != "default":  # the fastest correct setting for a CPU
-        work.update(bf16=False, gradient_checkpointing=False, precompute_ref_log_probs=True,
+    if variant != "default":  # the fastest correct setting for a CPU (trl-bf16: the same with bf16 autocast)
+        work.update(bf16=side == "trl-bf16", gradient_checkpointing=False, precompute_ref_log_probs=True,
                     precompute_ref_batch_size=32, **trl_optim(variant))  # ours precomputes in batches of 32 too
     cfg = DPOConfig(**work)
     clock = trl_clock()
@@ -356,7 +356,9 @@ def worker(side: str, spec: dict) -> None:
     worker_env(spec["threads"])
     if side == "optim-probe":
         return print_optim_probe(spec["model"], spec.get("lora", 0))
-    out = worker_ours(spec) if side == "ours" else worker_trl(spec, side)
+    # ours-bf16 / trl-bf16: the opt-in bf16 autocast on both sides (numbers change; measured, not the default)
+    out = (worker_ours(spec, precision="bf16" if side == "ours-bf16" else "fp32") if side.startswith("ours")
+           else worker_trl(spec, side))
     out["peak_rss_mb"] = peak_rss_mb()
     print("RESULT " + json.dumps(out), flush=True)
 
@@ -410,7 +412,7 @@ def parse_args():
         p.add_argument(flag, type=int, default=default, help=what)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--beta", type=float, default=0.1)
-    p.add_argument("--sides", default=",".join(SIDES))
+    p.add_argument("--sides", default="ours,trl-default,trl-best")  # + ours-bf16, trl-bf16: opt-in
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                    help="an environment variable for every side (e.g. MALLOC_MMAP_THRESHOLD_=33554432)")
     p.add_argument("--ours-env", action="append", default=[], metavar="KEY=VALUE", help="one for ours only")

@@ -252,3 +252,14 @@ def test_a_missing_tracker_package_is_a_recipe_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "wandb", None)  # an import of it now raises ImportError
     with pytest.raises(ConfigError, match=r"pip install 'prefzoo\[wandb\]'"):
         Tracker(tmp_path, "wandb")
+
+
+def test_bf16_reference_is_scored_in_bf16_and_cached_apart(tmp_path):
+    """With train.precision=bf16 the precomputed reference runs under the same autocast as the policy, so the
+    step-0 implicit reward is ~0 and the DPO loss starts at ln 2 (the fp32 reference put it at 0.71 on SmolLM2);
+    its cache entry is keyed by the precision, so an fp32 run's table is never reused for a bf16 run."""
+    bf16 = train(tmp_path, "bf16", "train.max_steps=1", "train.precision=bf16")
+    assert abs(bf16.history[0]["loss"] - math.log(2)) < 1e-6, bf16.history[0]["loss"]  # an fp32 table: 1.3e-5 off
+    fp32 = train(tmp_path, "fp32", "train.max_steps=1")
+    assert abs(fp32.history[0]["loss"] - math.log(2)) < 1e-6
+    assert len(list((tmp_path / "cache" / "reference").glob("*.pt"))) == 2  # one table per precision

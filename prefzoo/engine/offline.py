@@ -98,12 +98,15 @@ def _fingerprint(encoded: list[Encoded], mismatched) -> str:
 
 @torch.no_grad()
 def reference_table(policy: Policy, encoded: list[Encoded], kind: str, mismatched, cache_dir: str | None,
-                    batch_size: int = 32, write_cache: bool = True) -> dict[int, torch.Tensor]:
+                    batch_size: int = 32, write_cache: bool = True, precision: str = "fp32") -> dict[int, torch.Tensor]:
     """Reference sequence log-probs for every record, computed once; cached on disk under a key of
-    (reference weights hash, tokenized data fingerprint, kind) so reruns and other arms reuse them."""
+    (reference weights hash, tokenized data fingerprint, kind, and the precision when not fp32) so reruns
+    and other arms reuse them. The caller runs it under the policy's autocast: a bf16 run's reference is
+    scored in bf16 like its policy, so the implicit reward starts at 0 (step-0 DPO loss ln 2)."""
     key = None
     if cache_dir:
-        key = hashlib.blake2b(f"{policy.weights_hash()}|{_fingerprint(encoded, mismatched)}|{kind}".encode(),
+        tag = "" if precision == "fp32" else f"|{precision}"  # fp32 keys as before: existing caches stay valid
+        key = hashlib.blake2b(f"{policy.weights_hash()}|{_fingerprint(encoded, mismatched)}|{kind}{tag}".encode(),
                               digest_size=16).hexdigest()
         path = Path(cache_dir) / "reference" / f"{key}.pt"
         if path.exists():
@@ -164,8 +167,9 @@ def reference(job: Job, objective: Objective, data: Encoding, acc) -> dict[int, 
     if not objective.needs_reference:
         return None
     if job.train.precompute_reference:
-        return reference_table(job.policy, data.encoded, data.kind, data.mismatched, job.train.cache_dir,
-                               write_cache=acc.is_main_process)
+        with acc.autocast():  # the precision of the policy's forward (a no-op in fp32)
+            return reference_table(job.policy, data.encoded, data.kind, data.mismatched, job.train.cache_dir,
+                                   write_cache=acc.is_main_process, precision=job.train.precision)
     with job.policy.reference_model():  # freeze the reference now, before a resume loads trained weights
         pass
     return None
