@@ -75,7 +75,7 @@ def run_worker(script: str, side: str, spec: dict, threads: int) -> dict:
     """Run ``script --worker side --spec JSON`` in a fresh process; its last ``RESULT {json}`` line.
     Every process gets its own datasets cache, so nothing TRL caches carries over between runs."""
     cache = tempfile.mkdtemp(prefix="hfds-", dir=spec.get("work"))
-    env = {**os.environ, **spec.get("env", {}), **(spec.get("ours_env", {}) if side == "ours" else {}),
+    env = {**os.environ, **spec.get("env", {}), **(spec.get("ours_env", {}) if side.startswith("ours") else {}),
            "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
            "TOKENIZERS_PARALLELISM": "false", "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1",
            "HF_DATASETS_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": "", "HF_DATASETS_CACHE": cache,

@@ -380,11 +380,12 @@ def test_toy_reexports_every_public_name_of_its_data_modules():
 
 def _quickstart_base(**overrides) -> dict:
     """The quickstart recipe's ``base:`` block (the base the stated bands are about), with overrides."""
-    import yaml
     from pathlib import Path
 
-    recipe = yaml.safe_load((Path(__file__).resolve().parent.parent / "recipes" / "quickstart.yaml").read_text())
-    return {**recipe["base"], **overrides}
+    from prefzoo.compare_recipe import load_compare_recipe
+
+    recipe = load_compare_recipe(Path(__file__).resolve().parent.parent / "recipes" / "quickstart.yaml")
+    return {**recipe.base, **overrides}
 
 
 # The quickstart's policy without its feedback model (~100 s on 2 cores; a smaller pretraining corpus, 1000
