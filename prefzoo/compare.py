@@ -173,6 +173,13 @@ _FORKED: tuple = ()  # (arms, seed, context) for the worker processes, which inh
 
 
 def _forked_attempt(i: int):
+    import torch
+
+    # One torch thread in each worker: GNU OpenMP's thread pool does not survive a fork, so a worker whose
+    # parent had run a multi-threaded op (say, the base's samples of a large eval set with 2 threads) hung
+    # forever in its first parallel op (tests/test_compare_workers.py). One thread a worker is also what two
+    # workers on two cores want; the make targets already run at one thread, so no number changes there.
+    torch.set_num_threads(1)
     arms, seed, context = _FORKED
     return _attempt(arms[i], seed, context)
 
@@ -181,7 +188,8 @@ def _attempts(arms: list[Arm], seed: int, context: tuple, workers: int):
     """Each arm's attempt, in order. ``workers`` > 1 (one process, where fork exists): that many forked
     worker processes train and evaluate arms side by side. Every arm seeds its own RNGs and trains a
     fresh copy of the base, so the numbers are the ones a sequential run gives; only the parent writes
-    eval.json. Under ``accelerate launch`` arms run one after another (training is collective)."""
+    eval.json. Each worker runs one torch thread (see ``_forked_attempt``). Under ``accelerate launch`` arms
+    run one after another (training is collective)."""
     import multiprocessing as mp
 
     if workers <= 1 or len(arms) <= 1 or world_size() > 1 or "fork" not in mp.get_all_start_methods():
