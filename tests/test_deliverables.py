@@ -81,6 +81,22 @@ def test_verdicts_helps_hurts_noise_and_plot(tmp_path):
     assert (tmp_path / "plots" / "deliverables.png").stat().st_size > 0
 
 
+def test_paired_verdicts_keep_every_sample_of_a_repeated_prompt(tmp_path):
+    """The eval set repeats prompts (toy: 400 rows, 342 distinct ids). Paired by (id, occurrence), arm minus
+    base is the difference of the two means; keyed by id alone, only each prompt's last sample was paired."""
+    world = ToyWorld()
+    one = toy.prompts("eval", 1, 0, categories=["helpful"])[0]
+    rows = [dict(one) for _ in range(4)]  # one prompt, four times
+    rng = __import__("random").Random(0)
+    right, wrong = toy.good_response(one, rng), "the answer is 9999 ."
+    table = []
+    for name, texts in (("base", [wrong] * 4), ("arm", [right, right, right, wrong])):  # 0/4 vs 3/4 right
+        table.append({"arm": name, "seed": 0, "status": "ok", **_plant(tmp_path, name, rows, texts)})
+    v = column_verdicts(tmp_path, table, _arm("arm", "dpo"), _arm("base", "base"), [CategoryRates()], world)
+    assert v["correct_mean"] == pytest.approx(0.75)
+    assert v["correct_vs_base"] == pytest.approx(0.75)  # by id alone: the last pair only, 0.0
+
+
 SMOKE_SETS = ["seeds=[0]", "train_prompts=16", "label_budget=24", "eval.prompts=40", "eval.max_new_tokens=16",
               "sample_max_new_tokens=16", "train.epochs=1", "train.batch_size=8",
               "base={pretrain_records: 300, pretrain_epochs: 1, sft_records: 100, sft_epochs: 1, hidden_size: 32, "

@@ -75,12 +75,27 @@ def _per_prompt(out: Path, arm: str, seed: int, key: str) -> list[float]:
     return [r[key] for r in rows if key in r]
 
 
+def keyed(rows: list[dict]) -> dict[tuple, dict]:
+    """Samples by pairing key, (prompt id, how many samples of that id came before it): an eval set may hold
+    a prompt more than once (the toy world's 400 eval prompts have 342 distinct ids), and keyed by the id
+    alone a dict kept only each prompt's last sample, so a paired comparison silently dropped the others.
+    Every arm is evaluated on the same rows in the same order, so the k-th sample of a prompt pairs with the
+    k-th. A sample without an id is keyed by its position."""
+    seen: dict = {}
+    result = {}
+    for i, r in enumerate(rows):
+        pid = r.get("id")
+        pid = i if pid is None else pid
+        result[(pid, seen.get(pid, 0))] = r
+        seen[pid] = seen.get(pid, 0) + 1
+    return result
+
+
 def _by_prompt(out: Path, arm: str, seed: int, key: str) -> dict:
     path = out / "arms" / arm / f"seed-{seed}" / "samples.jsonl"
     if not path.exists():
         return {}
-    rows = samples(out, arm, seed)
-    return {r.get("id", i): r[key] for i, r in enumerate(rows)
+    return {k: r[key] for k, r in keyed(samples(out, arm, seed)).items()
             if isinstance(r.get(key), (int, float)) and not math.isnan(r[key])}  # a prompt without a value is unpaired
 
 

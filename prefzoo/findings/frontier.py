@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from prefzoo.eval.evaluator import bootstrap_ci
-from prefzoo.eval.report import samples
+from prefzoo.eval.report import keyed, samples
 
 REFERENCE = "dpo"  # the family whose frontier the others are read against
 
@@ -39,7 +39,7 @@ def family_points(rows: list[dict]) -> dict[str, list[dict]]:
 
 
 def _gold_by_prompt(out: Path, arm: str, seed: int) -> dict:
-    return {s["id"]: s["gold_reward"] for s in samples(out, arm, seed)}
+    return {k: s["gold_reward"] for k, s in keyed(samples(out, arm, seed)).items()}
 
 
 def versus_reference(out: Path, ref: list[dict], point: dict) -> dict:

@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 
 from prefzoo.eval.evaluator import bootstrap_ci
-from prefzoo.eval.report import samples
+from prefzoo.eval.report import keyed, samples
 
 HUMAN = "rlhf"  # the arm trained on the human labels
 
@@ -41,9 +41,8 @@ def head_to_head(out: Path, world, arm: str, other: str, seeds: list[int]) -> tu
     """Expected gold preference of ``arm``'s reply over ``other``'s, paired by prompt and seed."""
     per_seed = []
     for seed in seeds:
-        mine = {s["id"]: s for s in samples(out, arm, seed)}
-        theirs = {s["id"]: s for s in samples(out, other, seed)}
-        per_seed.append([world.gold_preference({"id": k, "prompt": s["prompt"], "category": s["category"]},
+        mine, theirs = keyed(samples(out, arm, seed)), keyed(samples(out, other, seed))
+        per_seed.append([world.gold_preference({"id": s["id"], "prompt": s["prompt"], "category": s["category"]},
                                                s["response"], theirs[k]["response"])
                          for k, s in mine.items() if k in theirs])
     return bootstrap_ci(per_seed)
