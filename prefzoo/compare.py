@@ -339,7 +339,8 @@ def compare_table(path: str | Path | dict, out: str | Path | None = None, overri
     if is_main():  # only now: a refused rerun leaves the earlier results' recipe and environment as they were
         out.mkdir(parents=True, exist_ok=True)
         (out / "recipe.yaml").write_text(yaml.safe_dump(to_dict(recipe), sort_keys=False))
-        write_environment(out)  # versions, CPU, threads, git commit: floats differ across machines
+        # versions, CPU, threads, git commit (floats differ across machines); reused arms keep their run's
+        write_environment(out, keep_earlier=bool(reuse))
 
     rows: list[dict] = []
     for seed in recipe.seeds:

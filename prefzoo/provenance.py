@@ -57,9 +57,20 @@ def environment() -> dict:
             "git": _git(Path(__file__).resolve().parent)}
 
 
-def write_environment(out_dir: str | Path) -> Path:
+def write_environment(out_dir: str | Path, keep_earlier: bool = False) -> Path:
+    """``environment.json``: this invocation's environment. ``keep_earlier`` (a rerun that reuses results an
+    earlier one made): the earlier file's environments go under ``earlier_runs``, newest last, so the
+    commit and machine that trained the reused arms are not lost."""
     path = Path(out_dir) / "environment.json"
-    path.write_text(json.dumps(environment(), indent=2) + "\n")
+    env = environment()
+    if keep_earlier and path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError):
+            old = None
+        if isinstance(old, dict):
+            env["earlier_runs"] = [*old.pop("earlier_runs", []), old]
+    path.write_text(json.dumps(env, indent=2) + "\n")
     return path
 
 

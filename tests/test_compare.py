@@ -181,6 +181,13 @@ def test_environment_json_names_versions_cpu_and_commit(tmp_path):
     assert env["packages"]["torch"] and env["packages"]["transformers"] and env["python"]
     assert env["cpu"]["cores"] >= 1 and "threads" in env and "deterministic_algorithms" in env
     assert set(env["git"]) == {"commit", "dirty"}
+    assert "earlier_runs" not in _json.loads(write_environment(tmp_path).read_text())  # a fresh run: replaced
+    (tmp_path / "environment.json").write_text(_json.dumps({**env, "git": {"commit": "abc", "dirty": False}}))
+    again = _json.loads(write_environment(tmp_path, keep_earlier=True).read_text())  # reused arms: kept
+    assert [e["git"]["commit"] for e in again["earlier_runs"]] == ["abc"]
+    third = _json.loads(write_environment(tmp_path, keep_earlier=True).read_text())
+    assert [e["git"]["commit"] for e in third["earlier_runs"]] == ["abc", again["git"]["commit"]]
+    assert "earlier_runs" not in third["earlier_runs"][1]  # flat, newest last
 
 
 def test_paired_verdict_by_hand():
