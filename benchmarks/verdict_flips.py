@@ -34,4 +34,9 @@ def main(a_dir: str, b_dir: str) -> None:
 
 
 if __name__ == "__main__":
+    missing = [d for d in sys.argv[1:3] if not __import__("os").path.exists(f"{d}/summary.csv")]
+    if len(sys.argv) != 3 or missing:
+        print("usage: python benchmarks/verdict_flips.py RUN_A RUN_B (two compare folders with a summary.csv)"
+              + (f"; no summary.csv in {', '.join(missing)}" if missing else ""), file=sys.stderr)
+        sys.exit(2)
     main(sys.argv[1], sys.argv[2])
