@@ -52,7 +52,13 @@ def build_base(recipe: CompareRecipe, world):
     if recipe.model is not None:
         from prefzoo.models.policy import Policy
 
-        with main_first():  # the main process fetches or converts a model alias once; the others find it
+        import torch
+
+        # A LoRA base's adapters are part of it (its weights hash keys the human pairs and every arm's
+        # fingerprint): drawn from a fixed seed, not the global RNG, so that a rerun finds its earlier results
+        # (unseeded, every run drew new adapters and refused the last run's arms as made from another base).
+        with main_first(), torch.random.fork_rng(devices=[]):  # main fetches or converts an alias once
+            torch.manual_seed(0)
             return Policy.load(recipe.model), {"base": recipe.model.base}
     if getattr(world, "build_base", None) is None:
         raise ConfigError(f"world {recipe.world!r} has no base of its own: name one under `model:` "
@@ -177,7 +183,7 @@ def _forked_attempt(i: int):
 
     # One torch thread in each worker: GNU OpenMP's thread pool does not survive a fork, so a worker whose
     # parent had run a multi-threaded op (say, the base's samples of a large eval set with 2 threads) hung
-    # forever in its first parallel op (tests/test_compare_workers.py). One thread a worker is also what two
+    # forever in its first parallel op (tests/test_compare_reruns.py). One thread a worker is also what two
     # workers on two cores want; the make targets already run at one thread, so no number changes there.
     torch.set_num_threads(1)
     arms, seed, context = _FORKED

@@ -1,5 +1,6 @@
-"""The forked arm workers survive a parent that ran multi-threaded torch ops: GNU OpenMP's thread pool
-does not survive a fork, and before the fix a worker hung forever in its first parallel op."""
+"""Run-level robustness of a comparison: forked arm workers survive a parent that ran multi-threaded torch ops
+(GNU OpenMP's thread pool does not survive a fork: before the fix a worker hung forever in its first parallel
+op), and a LoRA base is the same base on every build (so a rerun finds its earlier results)."""
 import os
 import signal
 import subprocess
@@ -42,3 +43,26 @@ def test_forked_workers_do_not_hang_after_parallel_ops_in_the_parent():
     line = next(x for x in stdout.splitlines() if x.startswith("RESULT"))
     # every arm finished, in a worker running one torch thread
     assert line == "RESULT [((1, True), None, []), ((1, True), None, []), ((1, True), None, [])]", line
+
+
+def test_a_lora_base_is_the_same_base_every_time(tmp_path):
+    """A LoRA base's adapters are drawn from a fixed seed: its weights hash, which keys the human pairs and the
+    arms' fingerprints, is the same on every build, so a rerun finds its earlier results (it used to differ
+    every run: every LoRA comparison refused its own earlier arms)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from prefzoo.compare import build_base
+    from prefzoo.recipe import LoraConfig, ModelConfig
+    from prefzoo.testing import tiny_policy
+
+    tiny_policy([{"prompt": "say a colour ?", "completion": "blue ."}]).save(tmp_path / "base")
+    recipe = SimpleNamespace(model=ModelConfig(base=str(tmp_path / "base"), lora=LoraConfig(r=4)))
+    first = build_base(recipe, world=None)[0]
+    torch.rand(7)  # the global RNG moves on between builds, as it does between runs
+    second = build_base(recipe, world=None)[0]
+    assert first.is_lora and first.weights_hash() == second.weights_hash()
+    state = torch.random.get_rng_state()
+    build_base(recipe, world=None)
+    assert torch.equal(state, torch.random.get_rng_state())  # and the caller's RNG is left where it was
