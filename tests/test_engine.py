@@ -263,3 +263,32 @@ def test_bf16_reference_is_scored_in_bf16_and_cached_apart(tmp_path):
     fp32 = train(tmp_path, "fp32", "train.max_steps=1")
     assert abs(fp32.history[0]["loss"] - math.log(2)) < 1e-6
     assert len(list((tmp_path / "cache" / "reference").glob("*.pt"))) == 2  # one table per precision
+
+
+def test_bf16_online_reference_is_scored_in_bf16():
+    """In bf16 the online loop scores the reference (and the critic) under the training forward's autocast, as
+    the prepared policy scores itself: at step 0, where the policy is the reference, the logged kl (sampler
+    against reference: a cached decode against a full forward, ~1e-7 apart) and GRPO's k3 term are ~0 (with an
+    fp32 reference: kl 5e-4, kl_k3 5e-7 on this tiny run)."""
+    import tempfile
+
+    from prefzoo.config import from_dict, to_dict
+    from prefzoo.data.loaders import records_from_list
+    from prefzoo.feedback.base import RuleFeedback
+    from prefzoo.job import Job
+    from prefzoo.recipe import TrainConfig
+    from prefzoo.registry import get
+    from prefzoo.testing import records_of, tiny_policy
+
+    cls = get("grpo")
+    cfg = from_dict(cls.Config, {**to_dict(cls.Config()), "reward": "judge", "steps": 1, "prompts_per_step": 4,
+                                 "samples_per_prompt": 4, "max_new_tokens": 6, "beta": 0.04})
+    pairs, _ = records_from_list(records_of("pairs"), "pairs")
+    torch.manual_seed(0)
+    policy = tiny_policy(records_of("pairs"))
+    blue = RuleFeedback(lambda p, r: r.split().count("blue") / max(1, len(r.split())), name="blue")
+    with tempfile.TemporaryDirectory() as tmp:
+        job = Job(policy=policy, train=TrainConfig(lr=3e-3, progress=False, precision="bf16"), out_dir=Path(tmp),
+                  seed=0, data={"pairs": pairs}, feedback=blue)
+        first = cls(cfg).run(job).history[0]
+    assert abs(first["kl"]) < 1e-5 and abs(first["kl_k3"]) < 1e-8, (first["kl"], first["kl_k3"])

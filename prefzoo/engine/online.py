@@ -69,6 +69,7 @@ class Prepared:
     old_values: torch.Tensor | None   # [B, R], critic algorithms only
     kl_seq: torch.Tensor              # [B] sum of k1 over the response (NaN without a reference: not computed)
     adv: Advantages
+    recomputed: bool = False          # old_logps came from a forward of the full rows, not the sampler
 
 
 # ----------------------------------------------------------------------------- the phases
@@ -156,18 +157,22 @@ def prepare(run: OnlineRun, ro: Rollout, fb: Scores, beta: float, reduce_sum) ->
     by beta 0) and kl NaN in the log (not computed)."""
     cfg, mask = run.cfg, ro.response_mask
     ref_logps = None
-    if run.algo.needs_reference:
-        with run.job.policy.reference_model() as ref:
-            ref_logps = response_logps(ref, ro, cfg.temperature)
-    old_logps = (response_logps(run.model, ro, cfg.temperature) if cfg.recompute_logps or ro.sampler_logps is None
-                 else ro.sampler_logps)
-    old_values = critic_values(run.acc.unwrap_model(run.critic), ro) if run.critic is not None else None
+    # Under the training forward's autocast (a no-op in fp32). The prepared policy autocasts on its own (so
+    # do the sampler's log-probs), but the reference copy and the unwrapped critic do not: in bf16 an fp32
+    # reference put the tiny GRPO's step-0 kl at 5e-4 and kl_k3 at 5e-7 where both are 0 (tests/test_engine.py).
+    with run.acc.autocast():
+        if run.algo.needs_reference:
+            with run.job.policy.reference_model() as ref:
+                ref_logps = response_logps(ref, ro, cfg.temperature)
+        recomputed = cfg.recompute_logps or ro.sampler_logps is None
+        old_logps = response_logps(run.model, ro, cfg.temperature) if recomputed else ro.sampler_logps
+        old_values = critic_values(run.acc.unwrap_model(run.critic), ro) if run.critic is not None else None
     kl_tok = kl_k1(old_logps, ref_logps) * mask if ref_logps is not None else torch.zeros_like(mask)
     seq_rewards, token_rewards = run.algo.rewards(fb.scores, kl_tok, ro.lengths, beta)
     adv = run.algo.advantages(AdvantageInput(seq_rewards, token_rewards, mask, run.algo.samples_per_prompt,
                                              old_values, fb.baseline, reduce_sum))
     kl_seq = kl_tok.sum(-1) if ref_logps is not None else torch.full_like(mask[:, 0], float("nan"))
-    return Prepared(ref_logps, old_logps, old_values, kl_seq, adv)
+    return Prepared(ref_logps, old_logps, old_values, kl_seq, adv, recomputed)
 
 
 def update(run: OnlineRun, ro: Rollout, fb: Scores, prep: Prepared, beta: float, step: int, params: list,
@@ -293,7 +298,7 @@ def train_online(job: Job, algo: OnlineAlgorithm) -> TrainResult:
         if done % job.train.log_every == 0 or done == cfg.steps:
             row = step_row(acc, cfg, clock, sums, n_updates, ro, fb, prep.adv, prep.kl_seq, prep.old_values,
                            reduce_sum, extra["n_policy"], extra["n_critic"], extra["bf16"],
-                           reference=prep.ref_logps is not None)
+                           reference=prep.ref_logps is not None, recomputed=prep.recomputed)
             row = tracker.log(done, {**row, **sampling, "beta": beta, "lr": run.schedule.get_last_lr()[0],
                                      "prompts_dropped": extra["report"].total_dropped})
             history.append(row)

@@ -247,10 +247,11 @@ class StepClock:
 
 
 def step_row(acc, cfg, clock: StepClock, sums: dict, n_updates: int, ro: Rollout, fb, adv, kl_seq,
-             old_values, reduce_sum, n_policy: int, n_critic: int, bf16: bool, reference: bool = True) -> dict:
+             old_values, reduce_sum, n_policy: int, n_critic: int, bf16: bool, reference: bool = True,
+             recomputed: bool = False) -> dict:
     """The logged metrics of one step, averaged over processes, with throughput and time shares.
     Model FLOPs: the policy's forward for generation (and any greedy decode), reference (where one ran:
-    ``reference``) and recomputed old log-probs, 6 N per trained token per epoch; the critic likewise (the
+    ``reference``) and recomputed old log-probs (where they were: ``recomputed``), 6 N per trained token per epoch; the critic likewise (the
     reward model is not counted)."""
     P, mask = acc.num_processes, ro.response_mask
     step_metrics = {key: v / max(1, n_updates) for key, v in sums.items()}
@@ -272,7 +273,6 @@ def step_row(acc, cfg, clock: StepClock, sums: dict, n_updates: int, ro: Rollout
                                reduction="mean").item() for key, v in step_metrics.items()}
     counts = torch.tensor([clock.tokens, clock.greedy_tokens], dtype=torch.float64, device=mask.device)
     tok, greedy_tok = acc.reduce(counts, reduction="sum").tolist()
-    recomputed = cfg.recompute_logps or ro.sampler_logps is None
     flops = (n_policy * (6 * cfg.epochs * tok + 2 * ((1 + reference + recomputed) * tok + greedy_tok))
              + n_critic * (6 * cfg.epochs + 2) * tok)
     step_s = time.time() - clock.t0
