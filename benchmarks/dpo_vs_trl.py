@@ -44,7 +44,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIMS = ("fused", "foreach", "plain")
-SIDES = ("ours", "trl-default", "trl-best", "ours-bf16", "trl-bf16")
+SIDES = ("ours", "trl-default", "trl-best", "ours-bf16", "trl-bf16", "ours-grouped")
 MODEL = dict(hidden_size=256, intermediate_size=512, num_hidden_layers=4, num_attention_heads=4,
              num_key_value_heads=4, max_position_embeddings=256, tie_word_embeddings=True)
 
@@ -278,7 +278,7 @@ def make_inputs(work: Path, rows: int, vocab: int, seed: int = 0) -> tuple[Path,
 
 
 # ============================================================================ DPO workers
-def worker_ours(s: dict, on_step=None, precision: str = "fp32") -> dict:
+def worker_ours(s: dict, on_step=None, precision: str = "fp32", length_groups: int | None = None) -> dict:
     """prefzoo's side; ``on_step(metrics)``, if given, is called at each logged step end (profile_step.py)."""
     import torch
 
@@ -309,14 +309,16 @@ def worker_ours(s: dict, on_step=None, precision: str = "fp32") -> dict:
         policy.add_lora(LoraConfig(r=s["lora"], alpha=2 * s["lora"]))
     ds, _ = load_records(s["data"], "pairs")
     train = TrainConfig(lr=s["lr"], batch_size=s["batch"], max_steps=s["steps"], shuffle=False, progress=False,
-                        log_every=1, cache_dir=str(work / "cache"), max_grad_norm=1.0, precision=precision)
+                        log_every=1, cache_dir=str(work / "cache"), max_grad_norm=1.0, precision=precision,
+                        length_groups=length_groups)
     job = Job(policy=policy, train=train, out_dir=work / "out", seed=0, data={"pairs": ds}, tracker=Clock(),
               label="dpo")
     offline.train_offline(job, DPO(DPO.Config(beta=s["beta"])))
     return {**stamps.result(), "losses": [r["loss"] for r in rows], "precompute_s": pre["s"],
             "tokens": [b - a for a, b in zip([0.0] + [r["tokens"] for r in rows], [r["tokens"] for r in rows])],
             "settings": {"precision": train.precision, "gradient_checkpointing": False,
-                         "reference": "precomputed once (cached)", "optim": "torch AdamW (single-tensor loop)"}}
+                         "reference": "precomputed once (cached)", "optim": "torch AdamW (single-tensor loop)",
+                         "length_groups": length_groups}}
 
 
 def worker_trl(s: dict, side: str) -> dict:
@@ -357,8 +359,10 @@ def worker(side: str, spec: dict) -> None:
     if side == "optim-probe":
         return print_optim_probe(spec["model"], spec.get("lora", 0))
     # ours-bf16 / trl-bf16: the opt-in bf16 autocast on both sides (numbers change; measured, not the default)
-    out = (worker_ours(spec, precision="bf16" if side == "ours-bf16" else "fp32") if side.startswith("ours")
-           else worker_trl(spec, side))
+    # ours-grouped: ours with train.length_groups (opt-in: floats move by rounding)
+    out = (worker_ours(spec, precision="bf16" if side == "ours-bf16" else "fp32",
+                       length_groups=spec["length_groups"] if side == "ours-grouped" else None)
+           if side.startswith("ours") else worker_trl(spec, side))
     out["peak_rss_mb"] = peak_rss_mb()
     print("RESULT " + json.dumps(out), flush=True)
 
@@ -412,7 +416,8 @@ def parse_args():
         p.add_argument(flag, type=int, default=default, help=what)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--beta", type=float, default=0.1)
-    p.add_argument("--sides", default="ours,trl-default,trl-best")  # + ours-bf16, trl-bf16: opt-in
+    p.add_argument("--sides", default="ours,trl-default,trl-best")  # + ours-bf16, trl-bf16, ours-grouped: opt-in
+    p.add_argument("--length-groups", type=int, default=4, help="the ours-grouped side's train.length_groups")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                    help="an environment variable for every side (e.g. MALLOC_MMAP_THRESHOLD_=33554432)")
     p.add_argument("--ours-env", action="append", default=[], metavar="KEY=VALUE", help="one for ours only")
@@ -436,7 +441,7 @@ def main() -> None:
         n_params = sum(t.numel() for t in AutoModelForCausalLM.from_pretrained(model_dir).parameters())
         spec = dict(work=work, data=str(data), model=str(model_dir), steps=a.steps, batch=a.batch, lr=a.lr,
                     beta=a.beta, max_length=a.max_length, env=env_of(a.env),
-                    ours_env=env_of(a.ours_env))
+                    ours_env=env_of(a.ours_env), length_groups=a.length_groups)
         spec["best_optim"], probe = pick_optimizer(__file__, spec, a.threads, a.best_optim)
         runs = interleave(sides, a.rounds, lambda side: run_worker(__file__, side, spec, a.threads))
     load1 = load_avg()
@@ -465,6 +470,15 @@ def main() -> None:
                            f"speedup_vs_trl_{tag}_incl_precompute": r["speedup_incl_precompute"],
                            f"loss_max_abs_diff_vs_trl_{tag}": r["max_abs_loss_diff"],
                            f"rss_ratio_vs_trl_{tag}": r["rss_ratio"]})
+    if "ours-grouped" in summary and "trl-best" in summary:  # the opt-in setting against TRL's best
+        g, t = summary["ours-grouped"], summary["trl-best"]
+        diff = max(abs(x - y) for x, y in zip(runs["ours-grouped"][0]["losses"], runs["trl-best"][0]["losses"]))
+        result.update({"speedup_grouped_vs_trl_best": t["median_step_s"] / g["median_step_s"],
+                       "speedup_cpu_grouped_vs_trl_best": t["median_cpu_s"] / g["median_cpu_s"],
+                       "loss_max_abs_diff_grouped_vs_trl_best": diff, "length_groups": a.length_groups})
+        print(f"ours-grouped (train.length_groups={a.length_groups}) vs trl-best "
+              f"{result['speedup_grouped_vs_trl_best']:.2f}x faster per step (CPU time "
+              f"{result['speedup_cpu_grouped_vs_trl_best']:.2f}x), max |loss diff| {diff:.2e}")
     print(json.dumps(result))
 
 

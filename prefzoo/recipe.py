@@ -77,6 +77,10 @@ class TrainConfig:
     log_every: int = 1
     checkpoint_every: int = 0         # optimizer steps between checkpoints; 0: only at the end
     precompute_reference: bool = True  # reference log-probs computed once and cached on disk
+    length_groups: int | None = None  # offline steps: a micro-batch's rows sorted by length and run in this many
+                                      # forwards, each padded to its own longest (less padding: fewer FLOPs;
+                                      # one process; policy objectives, not the reward model's); None: one
+                                      # forward. Floats move by rounding (~1e-7)
     cache_dir: str = field(default_factory=default_cache_dir)  # $PREFZOO_CACHE, default ~/.cache/prefzoo
     tracker: Literal["none", "wandb", "tensorboard"] = "none"
     progress: bool = True
@@ -86,6 +90,8 @@ class TrainConfig:
     def __post_init__(self):
         at_least(self, 1, "batch_size", "grad_accum", "epochs", "log_every")
         at_least(self, 0, "warmup_steps", "checkpoint_every", "max_grad_norm", "weight_decay")
+        if self.length_groups is not None and self.length_groups < 1:
+            raise ValueError(f"length_groups must be >= 1 (or null: one forward), got {self.length_groups}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1 (or null: run `epochs`), got {self.max_steps}")
         if not (math.isfinite(self.lr) and self.lr > 0):

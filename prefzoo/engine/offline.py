@@ -180,8 +180,9 @@ class PolicyForward:
     """model_kind "policy": the language model itself; the loss sees summed completion log-probs of the
     policy and of the reference (from the table, or a live forward each step)."""
 
-    def __init__(self, policy: Policy, objective: Objective, ref_table):
+    def __init__(self, policy: Policy, objective: Objective, ref_table, groups: int | None = None):
         self.policy, self.needs_reference, self.ref_table = policy, objective.needs_reference, ref_table
+        self.groups = groups  # train.length_groups
         self.module = policy.model
         self.forward_only = self.needs_reference and ref_table is None  # an extra forward per step (FLOPs)
         self.sum_sq = objective.needs_sum_sq_probs
@@ -190,11 +191,14 @@ class PolicyForward:
 
     def inputs(self, model, batch: list[Encoded], data: Encoding):
         prompts, comps = _completion_rows(batch, data.kind, data.mismatched)
-        seqs = self.policy.sequences(prompts, comps)
-        sq: list[torch.Tensor] = []
-        with _sum_sq_probs_of(model, seqs.loss_mask, sq) if self.sum_sq else contextlib.nullcontext():
-            tok = self.policy.forward_logps(seqs, model)
-        logp, lens = tok.sum(-1), seqs.loss_mask.sum(-1).to(tok.dtype)
+        if self.sum_sq:  # its hook reads the one forward's logits
+            seqs = self.policy.sequences(prompts, comps)
+            sq: list[torch.Tensor] = []
+            with _sum_sq_probs_of(model, seqs.loss_mask, sq):
+                tok = self.policy.forward_logps(seqs, model)
+            logp, lens = tok.sum(-1), seqs.loss_mask.sum(-1).to(tok.dtype)
+        else:
+            logp, lens = self.policy.completion_logp_sums(prompts, comps, model, groups=self.groups)
         pol = _typed(data.kind, logp, lens, batch, data.soft)
         if self.sum_sq:
             pol.log_sum_sq_probs = _typed(PAIRS, sq[0].to(logp), lens, batch, False)
@@ -204,7 +208,7 @@ class PolicyForward:
             ref_sums = torch.cat([torch.stack([self.ref_table[e.index][k] for e in batch])
                                   for k in range(len(prompts) // len(batch))]).to(logp)
         else:
-            ref_sums = self.policy.reference_logps(seqs).sum(-1)
+            ref_sums = self.policy.completion_logp_sums(prompts, comps, groups=self.groups, reference=True)[0]
         return pol, _typed(data.kind, ref_sums, lens, batch, data.soft)
 
     def finish(self, module) -> dict:
@@ -348,12 +352,16 @@ def train_offline(job: Job, objective: Objective, tokenized=None) -> TrainResult
     model_kind "policy" trains ``job.policy`` in place; "scalar" trains a scalar-head model made from it,
     returned as ``artifacts["reward_model"]`` (a ``RewardModel``, unnormalised)."""
     acc = accelerator_for(job.train)
+    groups = job.train.length_groups
+    if groups and groups > 1 and acc.num_processes > 1:  # DDP, FSDP and ZeRO expect one forward per backward
+        raise JobError(f"train.length_groups={groups} runs several forwards before one backward, which "
+                       f"distributed training over {acc.num_processes} processes does not allow: leave it unset")
     started = time.time()
     data = encode(job, objective, acc, tokenized)
     if objective.model_kind == "scalar":
         fwd = ScalarForward(job.policy, job.seed)
     else:
-        fwd = PolicyForward(job.policy, objective, reference(job, objective, data, acc))
+        fwd = PolicyForward(job.policy, objective, reference(job, objective, data, acc), groups)
     run = prepare(job, fwd.module, len(data.encoded), acc)
     history: list[dict] = []
     bar = tqdm(total=run.total, initial=run.start_step, desc=job.label or objective.name,

@@ -126,6 +126,22 @@ def bootstrap_ci(per_seed: list[list[float]], reps: int = 2000, level: float = 0
     return mean, lo, hi
 
 
+def keyed(rows: list[dict]) -> dict[tuple, dict]:
+    """Samples by pairing key, (prompt id, how many samples of that id came before it): an eval set may hold
+    a prompt more than once (the toy world's 400 eval prompts have 342 distinct ids), and keyed by the id
+    alone a dict kept only each prompt's last sample, so a paired comparison silently dropped the others.
+    Every arm is evaluated on the same rows in the same order, so the k-th sample of a prompt pairs with the
+    k-th. A sample without an id is keyed by its position."""
+    seen: dict = {}
+    result = {}
+    for i, r in enumerate(rows):
+        pid = r.get("id")
+        pid = i if pid is None else pid
+        result[(pid, seen.get(pid, 0))] = r
+        seen[pid] = seen.get(pid, 0) + 1
+    return result
+
+
 def paired_verdict(arm: list[dict], base: list[dict], direction: str, reps: int = 2000,
                    level: float = 0.95) -> tuple[float, float, float, str]:
     """Arm minus base, paired by prompt within each seed: ``arm[k]`` and ``base[k]`` map prompt id -> value
@@ -141,5 +157,5 @@ def paired_verdict(arm: list[dict], base: list[dict], direction: str, reps: int 
     return mean, lo, hi, "better" if lo_s > 0 else "worse" if hi_s < 0 else "tie"
 
 
-__all__ = ["EvalConfig", "Evaluation", "evaluate", "sample", "bootstrap_ci", "paired_verdict", "distinct_n",
+__all__ = ["EvalConfig", "Evaluation", "evaluate", "sample", "bootstrap_ci", "keyed", "paired_verdict", "distinct_n",
            "sequence_logps"]

@@ -10,7 +10,7 @@ import json
 import math
 from pathlib import Path
 
-from prefzoo.eval.evaluator import bootstrap_ci, paired_verdict
+from prefzoo.eval.evaluator import bootstrap_ci, keyed, paired_verdict
 from prefzoo.eval.metric import DEFAULT_METRICS, resolve_metrics
 from prefzoo.eval.report_md import glossary_lines, headline_lines
 from prefzoo.eval.verdict_plot import plot_verdicts
@@ -73,22 +73,6 @@ def _per_prompt(out: Path, arm: str, seed: int, key: str) -> list[float]:
         return []
     rows = samples(out, arm, seed)
     return [r[key] for r in rows if key in r]
-
-
-def keyed(rows: list[dict]) -> dict[tuple, dict]:
-    """Samples by pairing key, (prompt id, how many samples of that id came before it): an eval set may hold
-    a prompt more than once (the toy world's 400 eval prompts have 342 distinct ids), and keyed by the id
-    alone a dict kept only each prompt's last sample, so a paired comparison silently dropped the others.
-    Every arm is evaluated on the same rows in the same order, so the k-th sample of a prompt pairs with the
-    k-th. A sample without an id is keyed by its position."""
-    seen: dict = {}
-    result = {}
-    for i, r in enumerate(rows):
-        pid = r.get("id")
-        pid = i if pid is None else pid
-        result[(pid, seen.get(pid, 0))] = r
-        seen[pid] = seen.get(pid, 0) + 1
-    return result
 
 
 def _by_prompt(out: Path, arm: str, seed: int, key: str) -> dict:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from prefzoo.eval.evaluator import bootstrap_ci
-from prefzoo.eval.report import keyed, samples
+from prefzoo.eval.evaluator import bootstrap_ci, keyed
+from prefzoo.eval.report import samples
 
 REFERENCE = "dpo"  # the family whose frontier the others are read against
 

@@ -14,8 +14,8 @@ import json
 import math
 from pathlib import Path
 
-from prefzoo.eval.evaluator import bootstrap_ci
-from prefzoo.eval.report import keyed, samples
+from prefzoo.eval.evaluator import bootstrap_ci, keyed
+from prefzoo.eval.report import samples
 
 HUMAN = "rlhf"  # the arm trained on the human labels
 

@@ -215,6 +215,33 @@ class Policy:
         part = token_logps(out, ids, mask) if head is None else head_token_logps(out, head.weight, head.bias, ids, mask)
         return torch.nn.functional.pad(part, (start, 0))  # back to [B, T]: zeros before the span
 
+    def completion_logp_sums(self, prompts: list[list[int]], completions: list[list[int]], model=None,
+                             groups: int | None = None, reference: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """(summed completion log-probs [B], completion lengths [B]) of ``model`` (``reference``: the
+        reference model, no grad). ``groups`` > 1: the rows sorted by prompt + completion length and run in
+        that many forwards of neighbouring lengths, each padded to its own longest, so less of the batch is
+        padding (the per-row numbers are the one forward's up to float rounding); the sums are put back in
+        the rows' order, and one backward goes through every forward."""
+        n = len(prompts)
+        if not groups or groups <= 1 or n <= 1:
+            chunks = [list(range(n))]
+        else:
+            order = sorted(range(n), key=lambda i: (len(prompts[i]) + len(completions[i]), i))
+            g = min(groups, n)
+            chunks = [order[n * j // g: n * (j + 1) // g] for j in range(g)]
+        sums, lens = [], []
+        for idx in chunks:
+            seqs = self.sequences([prompts[i] for i in idx], [completions[i] for i in idx])
+            tok = self.reference_logps(seqs) if reference else self.forward_logps(seqs, model)
+            sums.append(tok.sum(-1))
+            lens.append(seqs.loss_mask.sum(-1).to(tok.dtype))
+        if len(chunks) == 1:
+            return sums[0], lens[0]
+        back = torch.empty(n, dtype=torch.long)
+        back[torch.tensor([i for idx in chunks for i in idx])] = torch.arange(n)
+        back = back.to(sums[0].device)
+        return torch.cat(sums)[back], torch.cat(lens)[back]
+
     @contextlib.contextmanager
     def reference_model(self):
         """Yield the reference model: under LoRA the same weights with adapters off (no second copy),
