@@ -320,7 +320,8 @@ def compare_table(path: str | Path | dict, out: str | Path | None = None, overri
     out = Path(out or Path("runs") / check_name(recipe.name, "the recipe's name"))  # never into results/
     source = "<a recipe given as a dict>" if isinstance(path, dict) else str(path)
     command = "prefzoo compare " + " ".join(shlex.quote(a) for a in [source] + (["--out", str(out)])
-                                             + [x for o in overrides or [] for x in ("--set", o)])
+                                             + [x for o in overrides or [] for x in ("--set", o)]
+                                             + (["--overwrite"] if overwrite else []))  # it redid what differed
     arms = expand_arms(recipe)
     # metric files found once, from the recipe's folder: every arm (and forked worker) evaluates the same ones
     recipe.eval.metrics = anchor_metrics(recipe.eval.metrics, recipe_dir)
