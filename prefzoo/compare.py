@@ -5,7 +5,9 @@ pairs once (the label budget) and the base's evaluation samples -> for each arm 
 copy of the base: run the algorithm, evaluate with the one evaluator, write the arm's folder ->
 tables and plots. An arm that raises is recorded as failed and the others go on; finished arms
 (an ``eval.json`` in their folder) are skipped when the command is run again if their fingerprint (resolved
-config, base hash, data hash, package version) matches, and refused otherwise unless ``--overwrite``.
+config, base hash, data hash, package version) matches, and refused otherwise unless ``--overwrite`` (which
+clears what they left). An unfinished arm (interrupted, failed) resumes from what it left (checkpoints, its
+reward model) only if its ``started.json`` fingerprint matches, and is refused otherwise in the same way.
 
 Under ``accelerate launch`` every process runs this same control flow (training is collective) and
 computes the same things (pairs, evaluation: redundantly, so no process idles at a collective while
@@ -154,6 +156,9 @@ def _finished(done: Path) -> dict | None:
     return {**saved["row"], **feedback_columns(saved.get("info", {}))}
 
 
+STARTED = "started.json"  # an arm attempt's fingerprint, written before it trains (eval.json takes it over)
+
+
 def write_arm(arm_dir: Path, row: dict, info: dict, per_prompt: list[dict], fingerprint: dict | None = None) -> None:
     """A finished arm's files; ``eval.json`` last, since it marks the arm as done for reruns (its
     ``fingerprint`` says what it was trained from). A finished arm is never resumed: its checkpoints go."""
@@ -163,6 +168,7 @@ def write_arm(arm_dir: Path, row: dict, info: dict, per_prompt: list[dict], fing
         shutil.rmtree(ckpts, ignore_errors=True)
     write_atomic(arm_dir / "eval.json", json.dumps({"row": row, "info": info, "fingerprint": fingerprint},
                                                     indent=2, default=str))
+    (arm_dir / STARTED).unlink(missing_ok=True)  # after: a crash in between leaves a fingerprint either way
 
 
 def _attempt(arm: Arm, seed: int, context: tuple) -> tuple[tuple | None, tuple | None, float]:
@@ -256,6 +262,10 @@ def _run_seed(arms: list[Arm], seed: int, context: tuple, recipe: CompareRecipe,
             say(f"[arm] {arm.name} seed {seed}: finished earlier with the same settings, skipped")
         else:
             pending.append(arm)
+            if is_main():  # what an unfinished attempt was started with: a rerun resumes it only if it matches
+                arm_dir = arm_dir_of(out, arm.name, seed)
+                arm_dir.mkdir(parents=True, exist_ok=True)
+                write_atomic(arm_dir / STARTED, json.dumps(fingerprints[arm.name], indent=2, default=str))
     for arm, (outcome, failure, seconds) in zip(pending, _attempts(pending, seed, context, recipe.workers)):
         rows[arm.name] = _record(arm, seed, outcome, failure, seconds, out, say, fingerprints[arm.name])
     return [rows[arm.name] for arm in arms]
@@ -285,17 +295,23 @@ def check_earlier(recipe: CompareRecipe, arms: list[Arm], out: Path, base_hash: 
                 raw = read_jsonl(pairs_path)
         dh = data_hash(raw, train_rows(recipe, world, source, seed), eval_rows) if raw is not None else None
         for arm in arms:
-            done = arm_dir_of(out, arm.name, seed) / "eval.json"
-            if not done.exists():
+            arm_dir = arm_dir_of(out, arm.name, seed)
+            done, started = arm_dir / "eval.json", arm_dir / STARTED
+            if done.exists():
+                saved, what = json.loads(done.read_text()).get("fingerprint"), "arm"
+            elif started.exists() or (arm_dir.is_dir() and any(arm_dir.iterdir())):
+                # an unfinished attempt (interrupted or failed): its checkpoints and reward model are resumed
+                # from only if it was started with these settings (none recorded: an older prefzoo's, untrusted)
+                saved, what = (json.loads(started.read_text()) if started.exists() else None), "unfinished arm"
+            else:
                 continue
-            saved = json.loads(done.read_text()).get("fingerprint")
             wanted = arm_fingerprint(arm, seed, base_hash, dh or "(human pairs sampled again)", recipe, recipe_dir)
             keys = fingerprint_diff(saved, wanted)
             if keys:
-                stale.append(f"arm {arm.name} seed {seed} ({', '.join(keys)})")
-                if overwrite:
-                    done.unlink()  # a retraining that fails must not leave the old result marked done
-            else:
+                stale.append(f"{what} {arm.name} seed {seed} ({', '.join(keys)})")
+                if overwrite:  # everything it left goes (a retraining must not pick up its reward model or
+                    shutil.rmtree(arm_dir)  # checkpoints, nor leave the old result marked done if it fails)
+            elif done.exists():
                 reuse[(arm.name, seed)] = _finished(done)
     return reuse, resample, stale
 

@@ -283,6 +283,35 @@ def test_compare_reuses_only_what_matches_its_fingerprint(tmp_path):
     assert "human pairs of seed 0" in msg and "label_budget" in msg and "arm dpo seed 0 (data)" in msg, msg
 
 
+def test_an_unfinished_arm_is_resumed_only_with_its_own_settings(tmp_path):
+    """An arm that did not finish leaves files a rerun would pick up (a reward model, checkpoints): they are
+    kept only for the same settings (its started.json fingerprint). Other settings are refused; --overwrite
+    removes everything it left before retraining (a stale reward model was loaded and crashed the rerun)."""
+    out = tmp_path / "cmp"
+    prefzoo.compare(SMOKE, out=out, overrides=SMOKE_SETS, log=lambda *_: None)
+    arm = out / "arms" / "dpo" / "seed-0"
+    assert not (arm / "started.json").exists()  # a finished arm's fingerprint is in its eval.json
+    fingerprint = json.loads((arm / "eval.json").read_text())["fingerprint"]
+    (arm / "eval.json").unlink()  # as if it had been interrupted, with a file of its own left behind
+    (arm / "started.json").write_text(json.dumps(fingerprint))
+    (arm / "leftover.txt").write_text("a reward model trained under other settings")
+    logs: list[str] = []
+    prefzoo.compare(SMOKE, out=out, overrides=SMOKE_SETS, log=logs.append)  # the same settings: resumed
+    assert any("[arm] dpo seed 0: gold" in x for x in logs) and (arm / "leftover.txt").exists(), logs
+    (arm / "eval.json").unlink()
+    (arm / "started.json").write_text(json.dumps(fingerprint))
+    with pytest.raises(ConfigError) as info:
+        prefzoo.compare(SMOKE, out=out, overrides=SMOKE_SETS + ["arms.dpo.train.lr=0.01"], log=lambda *_: None)
+    assert "unfinished arm dpo seed 0 (train.lr)" in str(info.value), str(info.value)
+    prefzoo.compare(SMOKE, out=out, overrides=SMOKE_SETS + ["arms.dpo.train.lr=0.01"], log=lambda *_: None,
+                    overwrite=True)
+    assert not (arm / "leftover.txt").exists() and (arm / "eval.json").exists()
+    (arm / "eval.json").unlink()  # an unfinished arm of an older prefzoo: no started.json says how it was made
+    assert not (arm / "started.json").exists()
+    with pytest.raises(ConfigError, match="unfinished arm dpo seed 0 .fingerprint .none recorded"):
+        prefzoo.compare(SMOKE, out=out, overrides=SMOKE_SETS + ["arms.dpo.train.lr=0.01"], log=lambda *_: None)
+
+
 def test_compare_without_out_writes_under_runs_never_results(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     data = yaml.safe_load(SMOKE.read_text())
