@@ -269,9 +269,12 @@ def _sample_loop(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p
     ids, attn = ids.to(dev), attn.to(dev)
     pos = position_ids_of(attn)
     cache = DynamicCache(config=getattr(model, "config", None))
-    # transformers >= 5.2x names the argument ``cache``; older versions ``past_key_values``
-    # (read from the inner module: a DDP/FSDP wrapper's forward takes **kwargs and would hide it)
-    fwd = getattr(getattr(model, "module", model), "forward", model)
+    # transformers >= 5.2x names the argument ``cache``; older versions ``past_key_values``. Read from the inner
+    # model: a DDP/FSDP wrapper's forward takes **kwargs and would hide it, and PEFT's names only the old one
+    # (it passes **kwargs through), so a LoRA policy was handed the name transformers will drop in 5.40
+    inner = getattr(model, "module", model)
+    inner = inner.get_base_model() if hasattr(inner, "get_base_model") else inner
+    fwd = getattr(inner, "forward", inner)
     cache_kw = "cache" if "cache" in inspect.signature(fwd).parameters else "past_key_values"
     was_training = model.training
     model.eval()
