@@ -98,14 +98,18 @@ def _fingerprint(encoded: list[Encoded], mismatched) -> str:
 
 @torch.no_grad()
 def reference_table(policy: Policy, encoded: list[Encoded], kind: str, mismatched, cache_dir: str | None,
-                    batch_size: int = 32, write_cache: bool = True, precision: str = "fp32") -> dict[int, torch.Tensor]:
+                    batch_size: int = 32, write_cache: bool = True, precision: str = "fp32",
+                    length_groups: int | None = None) -> dict[int, torch.Tensor]:
     """Reference sequence log-probs for every record, computed once; cached on disk under a key of
     (reference weights hash, tokenized data fingerprint, kind, and the precision when not fp32) so reruns
     and other arms reuse them. The caller runs it under the policy's autocast: a bf16 run's reference is
-    scored in bf16 like its policy, so the implicit reward starts at 0 (step-0 DPO loss ln 2)."""
+    scored in bf16 like its policy, so the implicit reward starts at 0 (step-0 DPO loss ln 2). ``length_groups``
+    (``train.length_groups``): each batch in forwards of neighbouring lengths, keyed apart (floats differ by
+    rounding)."""
     key = None
     if cache_dir:
         tag = "" if precision == "fp32" else f"|{precision}"  # fp32 keys as before: existing caches stay valid
+        tag += f"|groups{length_groups}" if length_groups and length_groups > 1 else ""
         key = hashlib.blake2b(f"{policy.weights_hash()}|{_fingerprint(encoded, mismatched)}|{kind}{tag}".encode(),
                               digest_size=16).hexdigest()
         path = Path(cache_dir) / "reference" / f"{key}.pt"
@@ -115,8 +119,7 @@ def reference_table(policy: Policy, encoded: list[Encoded], kind: str, mismatche
     for start in range(0, len(encoded), batch_size):
         chunk = encoded[start: start + batch_size]
         prompts, comps = _completion_rows(chunk, kind, mismatched)
-        seqs = policy.sequences(prompts, comps)
-        sums = policy.reference_logps(seqs).sum(-1).cpu()
+        sums = policy.completion_logp_sums(prompts, comps, groups=length_groups, reference=True)[0].cpu()
         per = len(prompts) // len(chunk)
         for j, e in enumerate(chunk):
             table[e.index] = torch.stack([sums[j + k * len(chunk)] for k in range(per)])
@@ -169,7 +172,8 @@ def reference(job: Job, objective: Objective, data: Encoding, acc) -> dict[int, 
     if job.train.precompute_reference:
         with acc.autocast():  # the precision of the policy's forward (a no-op in fp32)
             return reference_table(job.policy, data.encoded, data.kind, data.mismatched, job.train.cache_dir,
-                                   write_cache=acc.is_main_process, precision=job.train.precision)
+                                   write_cache=acc.is_main_process, precision=job.train.precision,
+                                   length_groups=job.train.length_groups)
     with job.policy.reference_model():  # freeze the reference now, before a resume loads trained weights
         pass
     return None
