@@ -135,18 +135,17 @@ def keyed(rows: list[dict]) -> dict[tuple, dict]:
     seen: dict = {}
     result = {}
     for i, r in enumerate(rows):
-        pid = r.get("id")
-        pid = i if pid is None else pid
-        result[(pid, seen.get(pid, 0))] = r
-        seen[pid] = seen.get(pid, 0) + 1
+        pid = i if r.get("id") is None else r["id"]
+        k = seen.get(pid, 0)
+        result[(pid, k)], seen[pid] = r, k + 1
     return result
 
 
 def paired_verdict(arm: list[dict], base: list[dict], direction: str, reps: int = 2000,
                    level: float = 0.95) -> tuple[float, float, float, str]:
-    """Arm minus base, paired by prompt within each seed: ``arm[k]`` and ``base[k]`` map prompt id -> value
-    for seed k. The two-level bootstrap of ``bootstrap_ci`` over the per-prompt differences gives (mean, low,
-    high); the verdict is "better" when the interval is clear of 0 on the side ``direction`` favours
+    """Arm minus base, paired by prompt within each seed: ``arm[k]`` and ``base[k]`` map a prompt's key
+    (``keyed``: its id and occurrence) -> value for seed k. The two-level bootstrap of ``bootstrap_ci`` over
+    the per-prompt differences gives (mean, low, high); the verdict is "better" when the interval is clear of 0 on the side ``direction`` favours
     ("higher" or "lower"), "worse" when clear on the other side, else "tie"."""
     diffs = [[a[k] - b[k] for k in a if k in b] for a, b in zip(arm, base)]
     mean, lo, hi = bootstrap_ci(diffs, reps=reps, level=level)

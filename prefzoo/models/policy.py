@@ -237,9 +237,7 @@ class Policy:
             lens.append(seqs.loss_mask.sum(-1).to(tok.dtype))
         if len(chunks) == 1:
             return sums[0], lens[0]
-        back = torch.empty(n, dtype=torch.long)
-        back[torch.tensor([i for idx in chunks for i in idx])] = torch.arange(n)
-        back = back.to(sums[0].device)
+        back = torch.argsort(torch.tensor([i for idx in chunks for i in idx])).to(sums[0].device)  # rows' order
         return torch.cat(sums)[back], torch.cat(lens)[back]
 
     @contextlib.contextmanager
