@@ -3,7 +3,7 @@
 Per arm it samples once (seeded, as deployed) and hands the samples to each metric named in
 ``eval.metrics`` (``prefzoo.eval.metric``; the default: gold reward, win rate against the base under the
 gold preference, KL(policy || base) per sequence, mean length, distinct-2, the world's category rates).
-Confidence intervals: a bootstrap over seeds and prompts (``bootstrap_ci``).
+Confidence intervals: a bootstrap over seeds and prompts, crossed when the seeds share the prompts (``bootstrap_ci``).
 """
 from __future__ import annotations
 
@@ -100,10 +100,18 @@ def evaluate(policy: Policy, base: Policy, world, rows: list[dict], cfg: EvalCon
 
 
 def bootstrap_ci(per_seed: list[list[float]], reps: int = 2000, level: float = 0.95,
-                 seed: int = 0) -> tuple[float, float, float]:
-    """Mean and percentile CI, resampling seeds and then prompts within each seed (two-level): each of
-    ``reps`` draws picks len(per_seed) seeds with replacement and, for each pick, that seed's prompts with
-    replacement; the statistic is the mean of the picks' means. Vectorised (numpy), seeded."""
+                 seed: int = 0, crossed: bool | None = None) -> tuple[float, float, float]:
+    """Mean of the seeds' means and a percentile CI from a bootstrap over seeds and prompts. Vectorised, seeded.
+
+    ``crossed`` (the default whenever every seed has the same number of values, which callers give in the
+    order of one shared eval set): the seeds saw the same prompts, so a prompt's values in different seeds are
+    correlated (its difficulty, and in a paired difference the base's one sample of it and the shared sampling
+    draws). Each draw then resamples the seeds and, once for all of them, the prompts: the pigeonhole bootstrap
+    for crossed factors (Owen 2007, Ann. Appl. Stat. 1(2)), which errs on the wide side, also when the
+    prompts were in fact independent. Resampling the prompts within each seed separately (``crossed=False``,
+    the nested design, the only one possible when the seeds' value counts differ) counts a shared prompt as
+    independent evidence in every seed: on the toy quickstart its intervals were 1.4-1.6x narrower, and
+    verdicts it called better did not hold on a larger eval set."""
     import numpy as np
 
     per_seed = [s for s in per_seed if s]
@@ -113,17 +121,31 @@ def bootstrap_ci(per_seed: list[list[float]], reps: int = 2000, level: float = 0
     rng = np.random.default_rng(seed)
     arrays = [np.asarray(s, dtype=float) for s in per_seed]
     k = len(arrays)
+    same_length = len({len(a) for a in arrays}) == 1
+    if crossed and not same_length:
+        raise ValueError("a crossed bootstrap needs the same prompts (as many values) in every seed")
     picks = rng.integers(0, k, size=(reps, k))     # which seed fills each slot of each draw
-    means = np.empty((reps, k))
-    for i, values in enumerate(arrays):            # the prompt resamples of seed i, for every slot it fills
-        where = picks == i
-        n = int(where.sum())
-        if n:
-            means[where] = values[rng.integers(0, len(values), size=(n, len(values)))].mean(axis=1)
-    stats = np.sort(means.mean(axis=1))
-    lo = float(stats[int((1 - level) / 2 * reps)])
-    hi = float(stats[min(reps - 1, int((1 + level) / 2 * reps))])
-    return mean, lo, hi
+    if (same_length if crossed is None else crossed) and k > 1:  # one seed: the two designs are one
+        values = np.stack(arrays)                  # seeds x prompts
+        n = values.shape[1]
+        seed_counts = np.stack([np.bincount(row, minlength=k) for row in picks])  # reps x seeds
+        stats = np.empty(reps)
+        for lo in range(0, reps, 256):             # prompt counts in blocks: reps x prompts can be large
+            hi = min(reps, lo + 256)
+            prompt_counts = rng.multinomial(n, np.full(n, 1.0 / n), size=hi - lo)
+            stats[lo:hi] = ((seed_counts[lo:hi] @ values) * prompt_counts).sum(axis=1) / (k * n)
+    else:
+        means = np.empty((reps, k))
+        for i, vals in enumerate(arrays):          # the prompt resamples of seed i, for every slot it fills
+            where = picks == i
+            m = int(where.sum())
+            if m:
+                means[where] = vals[rng.integers(0, len(vals), size=(m, len(vals)))].mean(axis=1)
+        stats = means.mean(axis=1)
+    stats = np.sort(stats)
+    lo_ = float(stats[int((1 - level) / 2 * reps)])
+    hi_ = float(stats[min(reps - 1, int((1 + level) / 2 * reps))])
+    return mean, lo_, hi_
 
 
 def keyed(rows: list[dict]) -> dict[tuple, dict]:
@@ -144,11 +166,16 @@ def keyed(rows: list[dict]) -> dict[tuple, dict]:
 def paired_verdict(arm: list[dict], base: list[dict], direction: str, reps: int = 2000,
                    level: float = 0.95) -> tuple[float, float, float, str]:
     """Arm minus base, paired by prompt within each seed: ``arm[k]`` and ``base[k]`` map a prompt's key
-    (``keyed``: its id and occurrence) -> value for seed k. The two-level bootstrap of ``bootstrap_ci`` over
-    the per-prompt differences gives (mean, low, high); the verdict is "better" when the interval is clear of 0 on the side ``direction`` favours
-    ("higher" or "lower"), "worse" when clear on the other side, else "tie"."""
-    diffs = [[a[k] - b[k] for k in a if k in b] for a, b in zip(arm, base)]
-    mean, lo, hi = bootstrap_ci(diffs, reps=reps, level=level)
+    (``keyed``: its id and occurrence) -> value for seed k. ``bootstrap_ci`` over the per-prompt differences
+    gives (mean, low, high): crossed when every seed pairs the same prompts (one eval set), else nested. The
+    verdict is "better" when the interval is clear of 0 on the side ``direction`` favours ("higher" or
+    "lower"), "worse" when clear on the other side, else "tie"."""
+    keys = [[k for k in a if k in b] for a, b in zip(arm, base)]
+    same = bool(keys) and all(set(ks) == set(keys[0]) for ks in keys)
+    if same:  # one order for every seed, so that value i is the same prompt in each: the crossed bootstrap
+        keys = [keys[0]] * len(keys)
+    diffs = [[a[k] - b[k] for k in ks] for a, b, ks in zip(arm, base, keys)]
+    mean, lo, hi = bootstrap_ci(diffs, reps=reps, level=level, crossed=same)
     if math.isnan(mean):
         return mean, lo, hi, "n/a"
     sign = 1.0 if direction == "higher" else -1.0

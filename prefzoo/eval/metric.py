@@ -8,7 +8,7 @@ use), and a ``memo`` for intermediate results two metrics need (e.g. log-probs).
 
 Where the tables put a metric's columns (``group``): ``headline`` (after the run's identity in every
 table; with ``ci``, the summary shows ``<col>_mean``, ``<col>_ci_low``, ``<col>_ci_high`` from a
-two-level bootstrap over seeds and prompts of its per-prompt values), ``rates`` (after the headline
+crossed bootstrap over seeds and prompts of its per-prompt values), ``rates`` (after the headline
 in the summary, after the timing columns in results.csv), ``detail`` (after the rates in results.md;
 the default for a new metric).
 """

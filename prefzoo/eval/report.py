@@ -123,7 +123,7 @@ def summarise(out: Path, rows: list[dict], arms, world, metrics=None) -> list[di
                "seeds_ok": f"{len(ok)}/{len(mine)}"}
         for m in metrics:
             for col in m.columns(world):
-                if m.ci:  # two-level bootstrap over seeds and the per-prompt values in samples.jsonl
+                if m.ci:  # bootstrap over seeds and the per-prompt values in samples.jsonl (crossed)
                     mean, lo, hi = bootstrap_ci([_per_prompt(out, arm.name, r["seed"], m.per_prompt_key) for r in ok])
                     row.update({f"{col}_mean": mean, f"{col}_ci_low": lo, f"{col}_ci_high": hi})
                 else:
@@ -166,10 +166,11 @@ def write_markdown(out: Path, summary: list[dict], world, command: str, total_s:
              f"Produced by `{command}`; this invocation took {total_s:.0f} s"
              + (f" and reused {reused} arm runs finished by an earlier one (their wall_s is from that run)."
                 if reused else "."), "",
-             "Gold reward: mean over held-out prompts and seeds, 95% bootstrap CI (seeds, then prompts). "
+             "Gold reward: mean over held-out prompts and seeds, 95% bootstrap CI over seeds and prompts, crossed (every seed saw the same prompts, "
+             "so each draw resamples the seeds and, once for all of them, the prompts). "
              "Win rate: expected gold preference over the base's sample on the same prompt. KL: "
              "E[log pi - log pi_base] per sequence on the arm's own samples. Verdicts: arm minus base paired by "
-             "prompt and seed, two-level 95% bootstrap; better / worse when the interval excludes 0 "
+             "prompt and seed, the same 95% bootstrap; better / worse when the interval excludes 0 "
              "(summary.csv: `<metric>_vs_base` and its interval)."]
     lines += [f"{m.name}: {m.description} ({m.direction} is better)." if m.direction != "none" else
               f"{m.name}: {m.description}." for m in metrics if m.name not in DEFAULT_METRICS]  # the plug-ins
@@ -265,8 +266,8 @@ def _values(out: Path, arm: str, seed: int, key: str) -> list[float]:
 
 def column_verdicts(out: Path, rows: list[dict], arm, base, metrics, world) -> dict:
     """For a metric with per-column per-prompt values (``per_prompt_keys(world)``: the category rates): each
-    column's ``<col>_mean`` / ``_ci_low`` / ``_ci_high`` (the two-level bootstrap over seeds and the prompts
-    with a value) and, for a column with a direction, ``<col>_vs_base`` with its interval and ``<col>_verdict``,
+    column's ``<col>_mean`` / ``_ci_low`` / ``_ci_high`` (the bootstrap over seeds and the prompts
+    with a value, crossed) and, for a column with a direction, ``<col>_vs_base`` with its interval and ``<col>_verdict``,
     as ``verdicts`` gives them for a one-column metric."""
     ok = [r["seed"] for r in rows if r["arm"] == arm.name and r["status"] == "ok"]
     base_seeds = [r["seed"] for r in rows if base is not None and r["arm"] == base.name and r["status"] == "ok"]

@@ -57,7 +57,7 @@ def glossary_lines(columns: list[str], metrics, world) -> list[str]:
             text = (f"{col[:-8]} against the base: better / worse when the 95% interval of arm minus base "
                     f"(paired by prompt and seed) excludes 0, else tie")
         elif col.endswith(("_ci_low", "_ci_high")):
-            text = "the bound of the 95% bootstrap interval (seeds, then prompts) of the column before it"
+            text = "the bound of the 95% bootstrap interval (seeds and prompts, crossed) of the column before it"
         elif base is not None:
             description, direction = about[base]
             text = description + (f" ({direction} is better)" if direction != "none" else "")

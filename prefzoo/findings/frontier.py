@@ -3,7 +3,7 @@ expected gold reward dominate PPO's at every KL to the reference?
 
 Reads a finished comparison whose arms are sweeps (``family`` = the arm spec: dpo, ipo, ppo, ppo-gt,
 best-of-n, ...). Each family is a line through its points in KL order, with the gold's 95% band (the
-comparison's two-level bootstrap). The question is answered point by point: DPO's frontier at a KL is
+comparison's crossed bootstrap). The question is answered point by point: DPO's frontier at a KL is
 the best DPO arm with no more KL than that (a step function, the usual reading of a reward-KL frontier),
 and at each point of a challenger family (ppo, ppo-gt, ...) the difference DPO - challenger is
 bootstrapped over seeds and prompts, paired by prompt. "DPO higher": DPO reaches more gold at no more KL;

@@ -4,7 +4,7 @@ against the arm trained on human labels, as a function of the AI labeler's accur
 Reads a finished comparison with an ``rlhf`` arm (the human labels) and ``rlaif`` arms. For each arm:
 its win rate over the base (the comparison's ``win_vs_base`` per prompt: the world's gold preference of
 its reply over the base's), its head-to-head win rate against ``rlhf`` (the gold preference of its reply
-over rlhf's on the same prompt and seed), each with the two-level bootstrap CI over seeds and prompts,
+over rlhf's on the same prompt and seed), each with the crossed bootstrap CI over seeds and prompts,
 and its labeler's measured agreement with gold (the comparison's ``labeler_alignment``). The human labels'
 own agreement with gold is measured on the comparison's human pairs the same way (non-tied pairs only).
 """
