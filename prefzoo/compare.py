@@ -38,7 +38,7 @@ from prefzoo.config import ConfigError, to_dict
 from prefzoo.dist import barrier, from_main, gather, is_main, main_first, world_size
 from prefzoo.engine.loop import accelerator_for, seed_everything
 from prefzoo.engine.tracking import Tracker
-from prefzoo.eval.evaluator import evaluate
+from prefzoo.eval.evaluator import evaluate, seeded
 from prefzoo.eval.metric import anchor as anchor_metrics
 from prefzoo.eval.metric import resolve_metrics
 from prefzoo.job import Job
@@ -105,7 +105,7 @@ def run_arm(arm: Arm, seed: int, base, world, seed_data: dict, recipe: CompareRe
             save_adapter(policy, arm_dir / "adapter")  # so anyone can re-evaluate the trained model
     train_s = time.time() - started
     # every process evaluates (same weights, same sampling seed: the same numbers); main writes them
-    ev = evaluate(policy, base, world, eval_rows, recipe.eval, base_texts=base_eval_texts)
+    ev = evaluate(policy, base, world, eval_rows, seeded(recipe.eval, seed), base_texts=base_eval_texts)
     row = {"arm": arm.name, "algorithm": arm.algorithm, "family": arm.family, "sweep_value": arm.sweep_value,
            "seed": seed, "status": "ok", **ev.row(), "tokens": tokens, "train_s": round(train_s, 2),
            "wall_s": round(time.time() - started, 2), "error": ""}

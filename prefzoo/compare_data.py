@@ -24,7 +24,7 @@ from prefzoo.data.loaders import records_from_list
 from prefzoo.data.records import PAIRS, PROMPTS
 from prefzoo.dist import from_main, is_main
 from prefzoo.engine.loop import seed_everything
-from prefzoo.eval.evaluator import sample
+from prefzoo.eval.evaluator import sample, seeded
 from prefzoo.feedback.cache import stable_hash
 
 
@@ -132,10 +132,10 @@ def seed_data(recipe: CompareRecipe, base, world, source, out: Path, seed: int, 
     prompts_ds, _ = records_from_list([{"prompt": r["prompt"], "category": r["category"]} for r in rows], PROMPTS)
     if not raw_pairs and source is not None:  # a prompt-only dataset: online arms only (offline ones fail clearly)
         say(f"[stage] seed {seed}: prompts only ({len(rows)} train prompts), base samples")
-        base_eval_texts = sample(base, [r["prompt"] for r in eval_rows], recipe.eval)[0]
+        base_eval_texts = sample(base, [r["prompt"] for r in eval_rows], seeded(recipe.eval, seed))[0]
         return {PROMPTS: prompts_ds}, base_eval_texts, data_hash(raw_pairs, rows, eval_rows)
     pairs, report = records_from_list(raw_pairs, PAIRS)
-    base_eval_texts = sample(base, [r["prompt"] for r in eval_rows], recipe.eval)[0]
+    base_eval_texts = sample(base, [r["prompt"] for r in eval_rows], seeded(recipe.eval, seed))[0]
     if source is not None:
         what = f"{report.kept} pairs from the data ({'all' if recipe.label_budget is None else 'budget ' + str(recipe.label_budget)})"
     else:

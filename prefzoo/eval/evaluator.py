@@ -8,7 +8,7 @@ Confidence intervals: a bootstrap over seeds and prompts, crossed when the seeds
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -25,6 +25,9 @@ class EvalConfig:
     temperature: float = 1.0       # sample as deployed; KL is estimated on these samples
     batch_size: int = 100
     seed: int = 1234               # the same sampling seed for every arm
+    per_seed_draws: bool = False   # each training seed's evaluation (its arms and its base) samples with eval.seed +
+                                   # seed: independent base samples across seeds, the arms still paired with the
+                                   # base on the same draws within one; false: one draw for every seed (see seeded)
     metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))  # names in prefzoo.eval.metric.METRICS,
                                    # or file.py:Class (relative to the recipe) / module:Class; their order is the tables'
     gold: str | None = None        # the gold reward the arms are scored by: reward-model:PATH|HUB_ID (any
@@ -45,6 +48,13 @@ class EvalConfig:
             from prefzoo.feedback.spec import parse_spec
 
             parse_spec(self.judge, "eval.judge")  # a typo fails here, before any arm trains
+
+
+def seeded(cfg: EvalConfig, seed: int) -> EvalConfig:
+    """The evaluation settings of training seed ``seed``. With ``per_seed_draws`` the sampling seed moves with
+    it, so that the seeds replicate the evaluation too; otherwise every seed's base sample is the one same
+    draw and the seeds only replicate training (the intervals account for either: ``bootstrap_ci``)."""
+    return replace(cfg, seed=cfg.seed + seed) if cfg.per_seed_draws else cfg
 
 
 @dataclass
@@ -183,5 +193,5 @@ def paired_verdict(arm: list[dict], base: list[dict], direction: str, reps: int 
     return mean, lo, hi, "better" if lo_s > 0 else "worse" if hi_s < 0 else "tie"
 
 
-__all__ = ["EvalConfig", "Evaluation", "evaluate", "sample", "bootstrap_ci", "keyed", "paired_verdict", "distinct_n",
+__all__ = ["EvalConfig", "Evaluation", "evaluate", "sample", "bootstrap_ci", "keyed", "paired_verdict", "seeded", "distinct_n",
            "sequence_logps"]
