@@ -166,8 +166,8 @@ def write_markdown(out: Path, summary: list[dict], world, command: str, total_s:
              f"Produced by `{command}`; this invocation took {total_s:.0f} s"
              + (f" and reused {reused} arm runs finished by an earlier one (their wall_s is from that run)."
                 if reused else "."), "",
-             "Gold reward: mean over held-out prompts and seeds, 95% bootstrap CI over seeds and prompts, crossed (every seed saw the same prompts, "
-             "so each draw resamples the seeds and, once for all of them, the prompts). "
+             "Gold reward: mean over held-out prompts and seeds, 95% bootstrap CI over seeds and prompts, crossed where the seeds share their prompts "
+             "(one eval set: each draw resamples the seeds and, once for all of them, the prompts). "
              "Win rate: expected gold preference over the base's sample on the same prompt. KL: "
              "E[log pi - log pi_base] per sequence on the arm's own samples. Verdicts: arm minus base paired by "
              "prompt and seed, the same 95% bootstrap; better / worse when the interval excludes 0 "
