@@ -140,10 +140,10 @@ def bootstrap_ci(per_seed: list[list[float]], reps: int = 2000, level: float = 0
         n = values.shape[1]
         seed_counts = np.stack([np.bincount(row, minlength=k) for row in picks])  # reps x seeds
         stats = np.empty(reps)
-        for lo in range(0, reps, 256):             # prompt counts in blocks: reps x prompts can be large
-            hi = min(reps, lo + 256)
-            prompt_counts = rng.multinomial(n, np.full(n, 1.0 / n), size=hi - lo)
-            stats[lo:hi] = ((seed_counts[lo:hi] @ values) * prompt_counts).sum(axis=1) / (k * n)
+        for start in range(0, reps, 256):          # prompt counts in blocks: reps x prompts can be large
+            stop = min(reps, start + 256)
+            prompt_counts = rng.multinomial(n, np.full(n, 1.0 / n), size=stop - start)
+            stats[start:stop] = ((seed_counts[start:stop] @ values) * prompt_counts).sum(axis=1) / (k * n)
     else:
         means = np.empty((reps, k))
         for i, vals in enumerate(arrays):          # the prompt resamples of seed i, for every slot it fills
@@ -153,9 +153,9 @@ def bootstrap_ci(per_seed: list[list[float]], reps: int = 2000, level: float = 0
                 means[where] = vals[rng.integers(0, len(vals), size=(m, len(vals)))].mean(axis=1)
         stats = means.mean(axis=1)
     stats = np.sort(stats)
-    lo_ = float(stats[int((1 - level) / 2 * reps)])
-    hi_ = float(stats[min(reps - 1, int((1 + level) / 2 * reps))])
-    return mean, lo_, hi_
+    lo = float(stats[int((1 - level) / 2 * reps)])
+    hi = float(stats[min(reps - 1, int((1 + level) / 2 * reps))])
+    return mean, lo, hi
 
 
 def keyed(rows: list[dict]) -> dict[tuple, dict]:

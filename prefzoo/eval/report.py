@@ -91,7 +91,8 @@ def verdict_metrics(metrics) -> list:
 def verdicts(out: Path, rows: list[dict], arm, base, metrics) -> dict:
     """``<metric>_vs_base`` (mean difference, paired by prompt and seed), its 95% interval and
     ``<metric>_verdict`` (better / worse / tie) for each metric of ``verdict_metrics``; the base's own
-    row says "base". A seed the base lacks is paired with the base's first seed (the base trains nothing)."""
+    row says "base". A seed the base lacks is paired with the base's first seed (the base trains nothing;
+    with eval.per_seed_draws that pairs other draws of the same prompts)."""
     if base is None:
         return {}
     ok = [r["seed"] for r in rows if r["arm"] == arm.name and r["status"] == "ok"]
