@@ -54,6 +54,18 @@ class CompareRecipe:
     finding: str | None = None         # the analysis `prefzoo findings` runs on the results (prefzoo.findings);
                                        # `prefzoo compare` runs the arms only
 
+    def __post_init__(self):
+        for name in ("train_prompts", "sample_max_new_tokens", "workers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.label_budget is not None and self.label_budget < 1:
+            raise ValueError(f"label_budget must be >= 1 (or null: all of data's pairs), got {self.label_budget}")
+        if not self.seeds:
+            raise ValueError("seeds is empty: list at least one, e.g. [0, 1, 2]")
+        repeated = sorted({s for s in self.seeds if self.seeds.count(s) > 1})
+        if repeated:  # one seed twice would be counted as two replicates (and share one arm folder)
+            raise ValueError(f"seeds lists {repeated} more than once: each seed is one replicate; list distinct seeds")
+
 
 @dataclass
 class Arm:

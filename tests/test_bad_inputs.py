@@ -188,3 +188,30 @@ def test_a_gzipped_file_that_is_fine_loads(tmp_path, capsys):
     path.write_bytes(gzip.compress(PAIRS.read_bytes()))
     code, err = run(capsys, train(tmp_path, recipe_file(tmp_path, data__path=str(path))))
     assert code == 0, err
+
+
+# compare-recipe hazards: refused when the recipe loads, before a base is built or an arm trains (an eval set of
+# 0 prompts used to fail every arm after its training; a seed listed twice counted as two replicates)
+COMPARE_CASES = [
+    ("eval-prompts-0", "eval.prompts=0", r"eval: prompts must be >= 1, got 0"),
+    ("eval-batch-0", "eval.batch_size=0", r"eval: batch_size must be >= 1"),
+    ("eval-tokens-0", "eval.max_new_tokens=0", r"eval: max_new_tokens must be >= 1"),
+    ("eval-temperature-0", "eval.temperature=0", r"eval: temperature must be a finite number > 0"),
+    ("seeds-repeated", "seeds=[0,1,0]", r"seeds lists \[0\] more than once"),
+    ("seeds-empty", "seeds=[]", r"seeds is empty"),
+    ("train-prompts-0", "train_prompts=0", r"train_prompts must be >= 1, got 0"),
+    ("label-budget-negative", "label_budget=-1", r"label_budget must be >= 1 \(or null"),
+    ("workers-0", "workers=0", r"workers must be >= 1"),
+    ("sample-tokens-0", "sample_max_new_tokens=0", r"sample_max_new_tokens must be >= 1"),
+]
+
+
+@pytest.mark.parametrize("case,setting,message", COMPARE_CASES, ids=[c[0] for c in COMPARE_CASES])
+def test_compare_recipe_hazards(tmp_path, capsys, case, setting, message):
+    out = tmp_path / "cmp"
+    code, err = run(capsys, ["compare", str(ROOT / "recipes" / "smoke-compare.yaml"), "--out", str(out),
+                             "--set", setting, "--set", f"cache_dir={tmp_path / 'cache'}"])
+    assert code == 2, err
+    assert err.startswith("prefzoo: error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert re.search(message, err), err
+    assert not out.exists() and not (tmp_path / "cache").exists()  # nothing built, nothing written

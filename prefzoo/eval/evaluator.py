@@ -41,6 +41,12 @@ class EvalConfig:
                                    # (backend, http, template, swap, cache_dir, ...); None: that metric is refused
 
     def __post_init__(self):
+        for name in ("prompts", "max_new_tokens", "batch_size"):  # 0 failed every arm after its training
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError(f"temperature must be a finite number > 0 (the arms are sampled as deployed), "
+                             f"got {self.temperature}")
         if self.judge is None and "judge_win_rate" in self.metrics:
             raise ValueError("eval.metrics names judge_win_rate but eval.judge is unset: name the judge, e.g. "
                              "--set eval.judge=local:PATH_OR_ALIAS or --set eval.judge=http:http://HOST/v1")
