@@ -60,6 +60,9 @@ class CompareRecipe:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.label_budget is not None and self.label_budget < 1:
             raise ValueError(f"label_budget must be >= 1 (or null: all of data's pairs), got {self.label_budget}")
+        if not self.arms:
+            raise ValueError("arms is empty: list what to compare, e.g. arms: [{name: base, algorithm: base}, "
+                             "{name: dpo, algorithm: dpo}]")
         if not self.seeds:
             raise ValueError("seeds is empty: list at least one, e.g. [0, 1, 2]")
         repeated = sorted({s for s in self.seeds if self.seeds.count(s) > 1})

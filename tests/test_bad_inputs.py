@@ -199,6 +199,7 @@ COMPARE_CASES = [
     ("eval-temperature-0", "eval.temperature=0", r"eval: temperature must be a finite number > 0"),
     ("seeds-repeated", "seeds=[0,1,0]", r"seeds lists \[0\] more than once"),
     ("seeds-empty", "seeds=[]", r"seeds is empty"),
+    ("arms-empty", "arms=[]", r"arms is empty: list what to compare"),
     ("train-prompts-0", "train_prompts=0", r"train_prompts must be >= 1, got 0"),
     ("label-budget-negative", "label_budget=-1", r"label_budget must be >= 1 \(or null"),
     ("workers-0", "workers=0", r"workers must be >= 1"),

@@ -336,7 +336,7 @@ def test_the_wrong_kind_of_recipe_names_the_right_command(tmp_path, capsys):
 
 
 def test_the_default_cache_is_one_absolute_folder(monkeypatch, tmp_path):
-    from prefzoo.compare_recipe import CompareRecipe
+    from prefzoo.compare_recipe import ArmSpec, CompareRecipe
     from prefzoo.recipe import TrainConfig
 
     monkeypatch.setenv("PREFZOO_CACHE", str(tmp_path / "c"))
@@ -344,7 +344,7 @@ def test_the_default_cache_is_one_absolute_folder(monkeypatch, tmp_path):
     monkeypatch.delenv("PREFZOO_CACHE")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert TrainConfig().cache_dir == str(tmp_path / "home" / ".cache" / "prefzoo")
-    assert CompareRecipe(name="x").cache_dir == TrainConfig().cache_dir
+    assert CompareRecipe(name="x", arms=[ArmSpec("base", "base")]).cache_dir == TrainConfig().cache_dir
 
 
 def test_the_python_api_trains_a_dict_recipe(tmp_path):
