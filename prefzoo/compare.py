@@ -351,6 +351,9 @@ def compare_table(path: str | Path | dict, out: str | Path | None = None, overri
     how = "loaded" if recipe.model is not None else ("cached" if base_info.get("cached") else "built")
     say(f"[stage] base ready in {time.time() - t:.1f} s ({how}); gold: {gold}")
     eval_rows = world.prompts("eval", recipe.eval.prompts, 0)
+    distinct = len({r.get("id") or r["prompt"] for r in eval_rows})
+    if distinct < len(eval_rows):  # some of the world's eval pools are smaller than their share: said, not hidden
+        say(f"[stage] eval: {len(eval_rows)} rows from {distinct} distinct prompts; the rest repeat them")
     base_hash = base.weights_hash()
     reuse, resample, stale = from_main(lambda: check_earlier(recipe, arms, out, base_hash, world, source,
                                                              eval_rows, recipe_dir, overwrite))

@@ -30,3 +30,15 @@ def test_per_seed_draws_give_each_seed_its_own_base_sample(tmp_path):
     assert rows[("base", 1)]["win_rate_vs_base"] == 0.5
     assert _responses(own, "dpo", 0) == _responses(shared, "dpo", 0)
     assert _responses(own, "dpo", 1) != _responses(shared, "dpo", 1)
+
+
+def test_a_compare_says_when_its_eval_prompts_repeat(tmp_path):
+    logs: list[str] = []
+    sets = [s for s in SETS if not s.startswith("arms.")] + ["eval.prompts=400", "seeds=[0]",
+                                                             "arms=[{name: base, algorithm: base}]"]
+    prefzoo.compare(SMOKE, out=tmp_path / "out", overrides=sets, log=logs.append)
+    said = [line for line in logs if line.startswith("[stage] eval:")]
+    rows = [json.loads(line) for line in (tmp_path / "out" / "arms" / "base" / "seed-0" / "samples.jsonl").open()]
+    distinct = len({r["id"] for r in rows})
+    assert distinct < len(rows) == 400  # the toy world's smaller pools come round again
+    assert said == [f"[stage] eval: 400 rows from {distinct} distinct prompts; the rest repeat them"], said
