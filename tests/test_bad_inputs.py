@@ -204,6 +204,10 @@ COMPARE_CASES = [
     ("label-budget-negative", "label_budget=-1", r"label_budget must be >= 1 \(or null"),
     ("workers-0", "workers=0", r"workers must be >= 1"),
     ("sample-tokens-0", "sample_max_new_tokens=0", r"sample_max_new_tokens must be >= 1"),
+    ("eval-metrics-empty", "eval.metrics=[]", r"eval: metrics is empty"),
+    ("eval-gold-unknown", "eval.gold=nope:x", r"unknown eval.gold spec 'nope:x'"),
+    ("base-sft-0", "base.sft_records=0", r"base: sft_records must be >= 1, got 0"),
+    ("base-heads", "base.hidden_size=30", r"base: hidden_size \(30\) must be a multiple of num_attention_heads"),
 ]
 
 

@@ -44,6 +44,8 @@ class EvalConfig:
         for name in ("prompts", "max_new_tokens", "batch_size"):  # 0 failed every arm after its training
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.metrics:
+            raise ValueError(f"metrics is empty: name what to measure, e.g. {list(DEFAULT_METRICS)}")
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             raise ValueError(f"temperature must be a finite number > 0 (the arms are sampled as deployed), "
                              f"got {self.temperature}")

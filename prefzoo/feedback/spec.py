@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from prefzoo.config import ConfigError
 from prefzoo.feedback.base import Feedback
 from prefzoo.feedback.llm_judge import (CAI_CLAMP, COT_ENDING, COT_REQUEST, FIELD, GENERIC_OPTIONS,
                                         GENERIC_SCORE_OPTIONS, GENERIC_SCORE_TEMPLATE, GENERIC_TEMPLATE,
@@ -46,8 +47,8 @@ BACKENDS = Registry("feedback backend", required=("build",), entry_points="prefz
     "simulated": "prefzoo.feedback.simulated:SimulatedBackend"})
 
 
-class FeedbackSpecError(ValueError):
-    pass
+class FeedbackSpecError(ConfigError):
+    """A feedback spec that cannot be parsed: a bad input, so the CLI says it in one line (exit 2)."""
 
 
 def backend(name: str, base_dir: str | Path | None = None):
