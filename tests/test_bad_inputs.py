@@ -220,3 +220,16 @@ def test_compare_recipe_hazards(tmp_path, capsys, case, setting, message):
     assert err.startswith("prefzoo: error: ") and err.count("\n") == 1 and "Traceback" not in err
     assert re.search(message, err), err
     assert not out.exists() and not (tmp_path / "cache").exists()  # nothing built, nothing written
+
+
+def test_both_tiny_bases_check_their_sizes_when_read():
+    from prefzoo.config import ConfigError, from_dict
+    from prefzoo.worlds.sentiment_world import SentimentBaseConfig
+    from prefzoo.worlds.toy_world import ToyBaseConfig
+
+    for cls in (ToyBaseConfig, SentimentBaseConfig):
+        with pytest.raises(ConfigError, match=r"base: pretrain_epochs must be >= 1, got 0"):
+            from_dict(cls, {"pretrain_epochs": 0}, "base")
+        with pytest.raises(ConfigError, match=r"lr and sft_lr must be > 0"):
+            from_dict(cls, {"sft_lr": 0.0}, "base")
+        assert from_dict(cls, {}, "base").hidden_size == 96  # the defaults pass

@@ -14,6 +14,7 @@ from typing import Any, Callable, Protocol, runtime_checkable
 import torch
 
 from prefzoo.feedback.base import Feedback
+from prefzoo.recipe import at_least
 
 # Members every world has (``WORLDS`` checks those a class carries when one registers; ``gold`` is per instance).
 REQUIRED = ("name", "categories", "prompts", "gold", "gold_preference", "rate_pair", "category_rates")
@@ -76,3 +77,16 @@ class GoldFeedback(Feedback):
 
     def score(self, prompts, responses):
         return torch.tensor([float(self.score_fn(self.row(p), r)) for p, r in zip(prompts, responses)])
+
+
+def check_tiny_base(cfg, *counts: str) -> None:
+    """What every tiny-base config (the toy and sentiment worlds') needs, checked when the recipe is read: a 0
+    size, count or epoch failed deep inside the build (a traceback, or "missing columns" for an empty stage).
+    ``counts``: the config's own fields that must be >= 1 too."""
+    at_least(cfg, 1, "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_length",
+             "pretrain_records", "pretrain_epochs", "sft_records", "sft_epochs", "batch_size", *counts)
+    if cfg.hidden_size % cfg.num_attention_heads:
+        raise ValueError(f"hidden_size ({cfg.hidden_size}) must be a multiple of num_attention_heads "
+                         f"({cfg.num_attention_heads})")
+    if not (cfg.lr > 0 and cfg.sft_lr > 0):
+        raise ValueError(f"lr and sft_lr must be > 0, got {cfg.lr} and {cfg.sft_lr}")

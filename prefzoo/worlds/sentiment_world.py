@@ -36,7 +36,7 @@ from typing import Any
 from prefzoo.config import ConfigError, from_dict
 from prefzoo.worlds import sentiment_corpus as corpus
 from prefzoo.worlds import sentiment_data as data
-from prefzoo.worlds.base import GoldFeedback
+from prefzoo.worlds.base import GoldFeedback, check_tiny_base
 
 INSTALL_HINT = "pip install 'prefzoo[sentiment]'"
 POSITIVE, NEGATIVE = 0.05, -0.05   # VADER's documented cut-offs for a positive / negative text
@@ -91,6 +91,9 @@ class SentimentBaseConfig:
     seed: int = 0
     polarity_mix: dict | None = None   # None: sentiment_corpus.POLARITY_MIX (how often each polarity is written)
     second_sentence: float = corpus.SECOND_SENTENCE  # share of SFT continuations with a second sentence
+
+    def __post_init__(self):
+        check_tiny_base(self)
 
 
 def _data_digest() -> str:

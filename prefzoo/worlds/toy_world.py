@@ -17,6 +17,7 @@ from pathlib import Path
 
 from prefzoo.config import from_dict
 from prefzoo.recipe import at_least
+from prefzoo.worlds.base import check_tiny_base
 from prefzoo.data.loaders import records_from_list
 from prefzoo.data.records import SFT
 from prefzoo.dist import barrier, is_main
@@ -51,16 +52,9 @@ class ToyBaseConfig:
     feedback_epochs: int = 2
     feedback_mix: dict = field(default_factory=lambda: {"demos": 0.0, "judge": 0.6, "score": 0.4})
 
-    def __post_init__(self):  # a 0 here failed deep inside the build (a traceback, or "missing columns")
-        at_least(self, 1, "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-                 "max_length", "pretrain_records", "pretrain_epochs", "sft_records", "sft_epochs", "batch_size",
-                 "feedback_epochs")
+    def __post_init__(self):
+        check_tiny_base(self, "feedback_epochs")
         at_least(self, 0, "feedback_records")
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(f"hidden_size ({self.hidden_size}) must be a multiple of num_attention_heads "
-                             f"({self.num_attention_heads})")
-        if not (self.lr > 0 and self.sft_lr > 0):
-            raise ValueError(f"lr and sft_lr must be > 0, got {self.lr} and {self.sft_lr}")
 
 
 def conversation_records(convs: list[list[dict]]) -> list[dict]:
