@@ -63,11 +63,16 @@ class CompareRecipe:
         if not self.arms:
             raise ValueError("arms is empty: list what to compare, e.g. arms: [{name: base, algorithm: base}, "
                              "{name: dpo, algorithm: dpo}]")
-        if not self.seeds:
-            raise ValueError("seeds is empty: list at least one, e.g. [0, 1, 2]")
-        repeated = sorted({s for s in self.seeds if self.seeds.count(s) > 1})
-        if repeated:  # one seed twice would be counted as two replicates (and share one arm folder)
-            raise ValueError(f"seeds lists {repeated} more than once: each seed is one replicate; list distinct seeds")
+        check_seeds(self.seeds)
+
+
+def check_seeds(seeds: list[int]) -> None:
+    """At least one seed, none twice: a seed listed twice ran into one folder and counted as two replicates."""
+    if not seeds:
+        raise ValueError("seeds is empty: list at least one, e.g. [0, 1, 2]")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise ValueError(f"seeds lists {repeated} more than once: each seed is one replicate; list distinct seeds")
 
 
 @dataclass

@@ -233,3 +233,11 @@ def test_both_tiny_bases_check_their_sizes_when_read():
         with pytest.raises(ConfigError, match=r"lr and sft_lr must be > 0"):
             from_dict(cls, {"sft_lr": 0.0}, "base")
         assert from_dict(cls, {}, "base").hidden_size == 96  # the defaults pass
+
+
+def test_a_finding_refuses_a_repeated_seed(tmp_path, capsys):
+    out = tmp_path / "f"
+    code, err = run(capsys, ["findings", str(ROOT / "recipes" / "findings" / "overoptimization.yaml"), "--out",
+                             str(out), "--set", "seeds=[1,1]"])
+    assert code == 2 and "seeds lists [1] more than once" in err and "Traceback" not in err, err
+    assert not out.exists()

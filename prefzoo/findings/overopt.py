@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from prefzoo.compare_data import human_pairs, write_atomic
-from prefzoo.compare_recipe import with_preset
+from prefzoo.compare_recipe import check_seeds, with_preset
 from prefzoo.config import REQUIRED, ConfigError, apply_overrides, from_dict, to_dict
 from prefzoo.eval.evaluator import EvalConfig, evaluate
 from prefzoo.recipe import TrainConfig, default_cache_dir, read_yaml
@@ -66,6 +66,10 @@ class OveroptRecipe:
     budgets: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        check_seeds(self.seeds)
+        for name in ("train_prompts", "sample_max_new_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if not self.label_budgets or min(self.label_budgets) < 2:
             raise ValueError("label_budgets must list budgets of at least 2 pairs")
         if 1 not in self.bon.ns:
