@@ -154,8 +154,8 @@ class OnlineConfig:
     vllm: dict = field(default_factory=dict)          # VLLMRollout options (gpu_memory_utilization, ...)
 
     def __post_init__(self):
-        if self.steps < 1 or self.prompts_per_step < 1 or self.samples_per_prompt < 1:
-            raise ValueError("steps, prompts_per_step and samples_per_prompt must be >= 1")
+        if self.steps < 1 or self.prompts_per_step < 1 or self.samples_per_prompt < 1 or self.max_new_tokens < 1:
+            raise ValueError("steps, prompts_per_step, samples_per_prompt and max_new_tokens must be >= 1")
         if self.minibatches < 1 or self.minibatches > self.prompts_per_step:
             raise ValueError(f"minibatches must be in 1..prompts_per_step ({self.prompts_per_step})")
         if not 0 < self.top_p <= 1 or self.temperature <= 0:

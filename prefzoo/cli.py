@@ -106,13 +106,14 @@ def main(argv: list[str] | None = None) -> int:
     from prefzoo.engine.loop import CheckpointError, NonFiniteError
     from prefzoo.feedback.base import FeedbackError
     from prefzoo.job import JobError
+    from prefzoo.models.policy import ModelError
 
     try:
         code = args.fn(args)
         dist.shutdown()  # every process reaches here after its work; the group ends before the interpreter does
         return code
     except (ConfigError, DataError, registry.RegistryError, registry.PluginError, FileNotFoundError,
-            CheckpointError, JobError) as e:
+            CheckpointError, JobError, ModelError) as e:
         print(f"prefzoo: error: {e}", file=sys.stderr)
         return 2  # the command or its inputs were refused
     except (NonFiniteError, FeedbackError) as e:

@@ -77,6 +77,7 @@ RECIPE_CASES = [
     ("unknown-param", {"params__betta": 0.1}, [], r"unknown key .*betta.* \(did you mean 'beta'\?\)"),
     ("unknown-algorithm", {"algorithm": "dpp"}, [], r"unknown algorithm 'dpp'\. did you mean"),
     ("missing-model", {"model": None}, [], r"model"),
+    ("model-folder-missing", {"model__base": "./no-such-model"}, [], r"could not load model './no-such-model': no such folder"),
     ("precision", {"train__precision": "fp8"}, [], r"'fp8' is not one of 'fp32', 'bf16'"),
     ("set-without-equals", {}, ["--set", "train.lr"], r"expected KEY=VALUE"),
     ("set-bad-yaml", {}, ["--set", "train.adam_betas=[0.9,"], r"the value is not valid YAML"),
@@ -241,3 +242,11 @@ def test_a_finding_refuses_a_repeated_seed(tmp_path, capsys):
                              str(out), "--set", "seeds=[1,1]"])
     assert code == 2 and "seeds lists [1] more than once" in err and "Traceback" not in err, err
     assert not out.exists()
+
+
+def test_an_online_run_of_zero_new_tokens_is_refused():
+    from prefzoo import registry
+    from prefzoo.config import ConfigError, from_dict
+
+    with pytest.raises(ConfigError, match=r"max_new_tokens must be >= 1"):  # was a RuntimeError mid-rollout
+        from_dict(registry.get("grpo").Config, {"max_new_tokens": 0}, "params of grpo")

@@ -90,14 +90,16 @@ class Policy:
             adapter = Path(path) / "adapter_config.json"
             if adapter.exists():
                 return cls.load_saved(path, cfg)
+            aliases = ", ".join(sorted(ALIASES)) or "none registered"
+            hint = (f"Give a local directory with config.json, an offline alias ({aliases}), 'tiny', or a hub id "
+                    f"while the hub is reachable.")
+            if str(path).startswith(("/", ".", "~")) and not Path(path).expanduser().is_dir():  # a path, not a hub id
+                raise ModelError(f"could not load model {base!r}: no such folder. {hint}")
             try:
                 tok = AutoTokenizer.from_pretrained(path)
                 model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
             except OSError as e:
-                raise ModelError(
-                    f"could not load model {base!r}: {e}. Give a local directory with config.json, "
-                    f"an offline alias ({', '.join(sorted(ALIASES)) or 'none registered'}), "
-                    f"'tiny', or a hub id while the hub is reachable.") from e
+                raise ModelError(f"could not load model {base!r}: {e}. {hint}") from e
         policy = cls(model, tok, max_length=cfg.max_length, max_prompt_length=cfg.max_prompt_length,
                      base_name=base)
         policy.configure(cfg)
