@@ -137,7 +137,9 @@ def seed_data(recipe: CompareRecipe, base, world, source, out: Path, seed: int, 
     pairs, report = records_from_list(raw_pairs, PAIRS)
     base_eval_texts = sample(base, [r["prompt"] for r in eval_rows], seeded(recipe.eval, seed))[0]
     if source is not None:
-        what = f"{report.kept} pairs from the data ({'all' if recipe.label_budget is None else 'budget ' + str(recipe.label_budget)})"
+        budget = recipe.label_budget
+        what = f"{report.kept} pairs from the data ({'all' if budget is None else 'budget ' + str(budget)}"
+        what += ": all it holds, fewer than the budget)" if budget is not None and report.kept < budget else ")"
     else:
         what = (f"{report.kept} human pairs of budget {recipe.label_budget} ({recipe.label_budget - len(raw_pairs)} "
                 f"skipped: an empty sample")
