@@ -156,6 +156,9 @@ def expand_arms(recipe: CompareRecipe) -> list[Arm]:
         for bad in keys:
             if not bad.startswith(("params.", "train.")):
                 raise ConfigError(f"arm {spec.name!r}: sweep key {bad!r} must start with 'params.' or 'train.'")
+            if not isinstance(spec.sweep[bad], list) or not spec.sweep[bad]:  # [] swept the arm away unsaid
+                raise ConfigError(f"arm {spec.name!r}: sweep {bad!r} must list the values to try, e.g. "
+                                  f"{bad}: [0.1, 0.5]; got {spec.sweep[bad]!r}")
         combos = list(itertools.product(*(spec.sweep[k] for k in keys))) if keys else [()]
         for combo in combos:
             body = {"params": spec.params, "train": spec.train}
