@@ -166,9 +166,6 @@ class OnlineConfig:
             raise ValueError(f"loss_agg must be one of {', '.join(LOSS_AGGS)}, not {self.loss_agg!r}")
         if min(self.clip_range) < 0 or (self.loss_agg_norm is not None and self.loss_agg_norm <= 0):
             raise ValueError("epsilon_low, epsilon_high must be >= 0 and loss_agg_norm > 0")
-        if self.reward_model and isinstance(self.reward, str) and not self.reward.startswith("reward-model"):
-            raise ValueError(f"reward_model is set but reward is {self.reward!r}, so it would be ignored: drop it, "
-                             f"or train one with reward: reward-model")
         if self.rollout_backend not in ROLLOUT_BACKENDS:
             raise ValueError(f"rollout_backend must be one of {', '.join(ROLLOUT_BACKENDS)}, not {self.rollout_backend!r}")
 

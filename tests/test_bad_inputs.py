@@ -254,14 +254,3 @@ def test_an_online_run_of_zero_new_tokens_is_refused():
 
     with pytest.raises(ConfigError, match=r"max_new_tokens must be >= 1"):  # was a RuntimeError mid-rollout
         from_dict(registry.get("grpo").Config, {"max_new_tokens": 0}, "params of grpo")
-
-
-def test_reward_model_settings_without_a_reward_model_are_refused():
-    from prefzoo import registry
-    from prefzoo.config import ConfigError, from_dict
-
-    ppo = registry.get("ppo").Config
-    with pytest.raises(ConfigError, match=r"reward_model is set but reward is 'world', so it would be ignored"):
-        from_dict(ppo, {"reward": "world", "reward_model": {"epochs": 0}}, "params of ppo")
-    assert from_dict(ppo, {"reward": "reward-model", "reward_model": {"epochs": 1}}, "params of ppo").reward_model
-    assert from_dict(ppo, {"reward": "world", "reward_model": {}}, "params of ppo").reward == "world"  # empty: fine
