@@ -85,6 +85,30 @@ class Phases:
         module.register_forward_pre_hook(pre)
         module.register_forward_hook(post)
 
+    def time_decode_steps(self) -> None:
+        """The rollout's decoding forwards (``prefzoo.engine.decode_step``, which bypasses the model's own call
+        and so its hooks) count as ``<enclosing phase>/model`` too; the timing hooks above do not turn it off."""
+        import prefzoo.engine.decode_step as ds
+        import prefzoo.engine.rollout as rollout
+
+        ds._hooked = lambda model: False  # only these timing hooks are on the model here
+        real = rollout.decode_step
+
+        def timed_decode_step(model, cache):
+            step = real(model, cache)
+            if step is None:
+                return None
+
+            def timed(*args):
+                self.enter((self.stack[-1][0] if self.stack else "untimed") + "/model")
+                try:
+                    return step(*args)
+                finally:
+                    self.exit()
+            return timed
+
+        rollout.decode_step = timed_decode_step
+
     def hook_optimizers(self) -> None:
         from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
@@ -128,6 +152,7 @@ def profile_online(a, ph: Phases) -> dict:
         ph.patch(online, attr, name)
     ph.patch(accelerate.Accelerator, "backward", "backward")
     ph.hook_optimizers()
+    ph.time_decode_steps()
     load = policy_mod.Policy.load
 
     def load_hooked(*args, **kw):  # the trained model's forwards, by the phase they run in

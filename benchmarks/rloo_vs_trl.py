@@ -48,7 +48,7 @@ from dpo_vs_trl import (OPTIMS, ROOT, Stamps, code_state, env_of, gaps, interlea
                         trl_clock, trl_optim, trl_settings, use_foreach, worker_env)
 
 PAIRS = ROOT / "recipes" / "data" / "tiny_pairs.jsonl"
-SIDES = ("ours", "trl-default", "trl-best")
+SIDES = ("ours", "trl-default", "trl-best", "ours-fused")  # ours-fused: opt-in (train.fused_adamw)
 GROUP, NEW_TOKENS, BATCH = 4, 16, 16
 LR = 1e-5  # small: the policy, and with it the completions' lengths, barely move, so every side does the same work
 BETA = {"rloo": 0.05, "grpo": 0.04}
@@ -126,7 +126,9 @@ def worker_ours(s: dict, on_step=None) -> dict:
                           samples_per_prompt=w["group"], max_new_tokens=w["new_tokens"], beta=w["beta"],
                           max_prompt_length=w["max_prompt_length"])
     out = Path(tempfile.mkdtemp(prefix="ours-", dir=s["work"]))
-    job = Job(policy=policy, train=TrainConfig(lr=w["lr"], progress=False, max_grad_norm=1.0), out_dir=out,
+    fused = bool(s.get("fused_adamw"))  # the ours-fused side: train.fused_adamw (opt-in, floats move by rounding)
+    job = Job(policy=policy, train=TrainConfig(lr=w["lr"], progress=False, max_grad_norm=1.0, fused_adamw=fused),
+              out_dir=out,
               data={"prompts": datasets.Dataset.from_dict({"prompt": s.get("prompts") or prompts()})},
               feedback=RuleFeedback(REWARDS[w["reward"]]), tracker=Clock())
     algo_cls(cfg).run(job)
@@ -135,7 +137,7 @@ def worker_ours(s: dict, on_step=None) -> dict:
             "all_tokens": [r["tokens_per_s"] * r["step_s"] for r in rows],
             "shares": {k: [r[f"{k}_share"] for r in rows] for k in ("generate", "score", "train")},
             "settings": {"precision": "fp32", "gradient_checkpointing": False,
-                         "optim": "torch AdamW (single-tensor loop)",
+                         "optim": "torch AdamW (fused)" if fused else "torch AdamW (single-tensor loop)",
                          "old_logps": "from the sampler", "rollout": "prefzoo KV-cache loop"}}
 
 
@@ -186,7 +188,10 @@ def worker(side: str, spec: dict) -> None:
     worker_env(spec["threads"])
     if side == "optim-probe":
         return print_optim_probe(spec["model"], work_of(spec)["lora"])
-    out = worker_ours(spec) if side == "ours" else worker_trl(spec, side)
+    if side in ("ours", "ours-fused"):
+        out = worker_ours({**spec, "fused_adamw": side == "ours-fused"})
+    else:
+        out = worker_trl(spec, side)
     out["peak_rss_mb"] = peak_rss_mb()
     print("RESULT " + json.dumps(out), flush=True)
 
@@ -247,7 +252,7 @@ def main(algo: str = "rloo") -> None:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--threads", type=int, default=1, help="OMP/torch threads for every side")
-    p.add_argument("--sides", default=",".join(SIDES))
+    p.add_argument("--sides", default=",".join(SIDES[:3]))  # + ours-fused: opt-in
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                    help="an environment variable for every side")
     p.add_argument("--ours-env", action="append", default=[], metavar="KEY=VALUE", help="one for ours only")
@@ -285,6 +290,12 @@ def main(algo: str = "rloo") -> None:
         if peer in ratios:
             result[f"speedup_vs_trl_{tag}"] = ratios[peer]["speedup"]
             result[f"speedup_cpu_vs_trl_{tag}"] = ratios[peer]["speedup_cpu"]
+    if "ours-fused" in summary and "trl-best" in summary:  # the opt-in setting against TRL's best
+        f, t = summary["ours-fused"], summary["trl-best"]
+        result["speedup_fused_vs_trl_best"] = t["median_step_s"] / f["median_step_s"]
+        result["speedup_cpu_fused_vs_trl_best"] = t["median_cpu_s"] / f["median_cpu_s"]
+        print(f"ours-fused (train.fused_adamw) vs trl-best {result['speedup_fused_vs_trl_best']:.2f}x faster per step "
+              f"(CPU time {result['speedup_cpu_fused_vs_trl_best']:.2f}x)")
     print(json.dumps(result))
 
 

@@ -223,3 +223,67 @@ def test_rollout_tensors_train(prompts_and_tokenizer):
     ratio = torch.exp(logps - ro.sampler_logps) * ro.response_mask
     ratio.sum().backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in policy.model.parameters())
+
+
+@pytest.mark.parametrize("arch,mirrored", [("llama", True), ("qwen2", True), ("qwen3", True), ("mistral", True),
+                                           ("eager", False)])
+def test_decode_step_is_taken_where_it_mirrors_the_model(prompts_and_tokenizer, arch, mirrored, monkeypatch):
+    """The comparisons above exercise ``decode_step`` (not the fallback) on every sdpa architecture, and a
+    model it does not mirror (eager attention; LoRA below) decodes through the model itself."""
+    from prefzoo.engine import decode_step as ds
+    from prefzoo.recipe import LoraConfig
+
+    prompts, tok = prompts_and_tokenizer
+    policy = _policy(arch, tok)
+    calls = []
+    real = ds.decode_step
+
+    def counting(model, cache):
+        step = real(model, cache)
+        calls.append(step is not None)
+        return step
+
+    monkeypatch.setattr(rollout, "decode_step", counting)
+    rows, ids = _batches(policy, prompts, groups=True)[0]
+    rollout._sample_loop(policy, rows, ids, 6, 1.0, 1.0, True, policy.model, Draws(0, len(rows), list(range(len(rows)))))
+    assert calls == [mirrored]
+    # what runs inside the model's own call and the operations would skip: a hook, an autocast-wrapped forward
+    handle = policy.model.model.layers[0].register_forward_hook(lambda *a: None)
+    assert real(policy.model, None) is None
+    handle.remove()
+    policy.model.forward = torch.autocast("cpu", dtype=torch.bfloat16)(policy.model.forward)
+    assert real(policy.model, None) is None
+    del policy.model.forward
+    assert (real(policy.model, None) is not None) == mirrored
+    torch.manual_seed(0)
+    policy.add_lora(LoraConfig(r=4, alpha=8))
+    assert real(policy.model, None) is None
+
+
+def test_decode_step_logits_equal_the_models(prompts_and_tokenizer):
+    """Step by step, with and without left padding, on a grouped-query model: the step's logits are the
+    model's, bitwise, and its keys and values grow as the cache would."""
+    from transformers import DynamicCache
+
+    from prefzoo.engine.decode_step import decode_step
+
+    prompts, tok = prompts_and_tokenizer
+    model = _model("qwen2", len(tok), 64).eval()
+    for rows in (prompts[:6], prompts[:1] * 3):
+        ids, attn = left_pad([tok(p)["input_ids"] for p in rows], 0)
+        pos = position_ids_of(attn)
+        caches = [DynamicCache(config=model.config), DynamicCache(config=model.config)]
+        with torch.inference_mode():
+            first = [model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, cache=c,
+                           logits_to_keep=1).logits[:, -1] for c in caches]
+            step = decode_step(model, caches[1])
+            tok_ = first[0].argmax(-1, keepdim=True)
+            full = torch.cat([attn, torch.ones(len(rows), 8, dtype=attn.dtype)], 1).bool()[:, None, None, :]
+            for t in range(8):
+                pos = pos[:, -1:] + 1
+                m = None if bool(attn.all()) else full[..., :ids.shape[1] + t + 1]
+                want = model(input_ids=tok_, attention_mask=m, position_ids=pos, use_cache=True,
+                             cache=caches[0]).logits[:, -1]
+                got = step(tok_, pos, m)
+                assert torch.equal(got, want), (t, (got - want).abs().max())
+                tok_ = want.argmax(-1, keepdim=True)

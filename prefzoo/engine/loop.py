@@ -80,11 +80,13 @@ def make_optimizer(model: torch.nn.Module, train: TrainConfig) -> torch.optim.Op
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")
-    # torch's single-tensor loop on a CPU. The fused kernel is faster on torch 2.13 here (0.83 vs 2.6 ms a step on
-    # a 1.3M-parameter Llama, 7 vs 32 ms on SmolLM2's LoRA adapters: benchmarks/README.md; an earlier "15x slower
-    # with 2 threads" did not reproduce) but not bitwise equal, and the optimizer is 0.1-3% of a step: kept as is
-    # so that committed results reproduce digit for digit
-    return torch.optim.AdamW(params, lr=train.lr, betas=tuple(train.adam_betas), weight_decay=train.weight_decay)
+    # torch's single-tensor loop on a CPU by default. The fused kernel is faster on torch 2.13 here (0.83 vs 2.6 ms a
+    # step on a 1.3M-parameter Llama, 7 vs 32 ms on SmolLM2's LoRA adapters: benchmarks/README.md; an earlier "15x
+    # slower with 2 threads" did not reproduce) but not bitwise equal, and the optimizer is 0.1-3% of a step: opt-in
+    # (train.fused_adamw) so that committed results reproduce digit for digit
+    fused = {"fused": True} if train.fused_adamw else {}
+    return torch.optim.AdamW(params, lr=train.lr, betas=tuple(train.adam_betas), weight_decay=train.weight_decay,
+                             **fused)
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, train: TrainConfig, total_steps: int):

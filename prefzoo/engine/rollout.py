@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from prefzoo.engine.decode_step import decode_step
 from prefzoo.models.policy import Policy, length_groups, token_logps
 
 
@@ -280,6 +281,9 @@ def _sample_loop(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p
     model.eval()
     B, P = ids.shape
     mask = _step_masks(model, attn, max_new_tokens)
+    # the decoding forwards as plain tensor operations where the model is one decode_step mirrors (None: the
+    # model itself); a sharded model's forwards must run its hooks, so never then
+    step = None if synced else decode_step(model, cache)
     done = torch.zeros(B, dtype=torch.bool, device=dev)
     tokens, logps, neg_ents = [], [], []
     gen = draws.generator() if draws is not None else None
@@ -305,8 +309,11 @@ def _sample_loop(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p
                 if len(tokens) == max_new_tokens or _all_done(done, synced):
                     break
                 pos = pos[:, -1:] + 1
-                last = model(input_ids=tok.unsqueeze(-1), attention_mask=mask(P + len(tokens)), position_ids=pos,
-                             use_cache=True, **{cache_kw: cache}).logits[:, -1]
+                if step is not None:
+                    last = step(tok.unsqueeze(-1), pos, mask(P + len(tokens)))
+                else:
+                    last = model(input_ids=tok.unsqueeze(-1), attention_mask=mask(P + len(tokens)), position_ids=pos,
+                                 use_cache=True, **{cache_kw: cache}).logits[:, -1]
     finally:
         model.train(was_training)
     responses, ended = cut_at_eos(torch.stack(tokens, 1).tolist(), eos_id)
