@@ -103,6 +103,8 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def train_rows(recipe: CompareRecipe, world, source, seed: int) -> list[dict]:
     """The prompts online arms sample from: the data's train prompts, or the world's."""
+    if recipe.train_mix is not None:  # checked at load: a world that honours it, no data
+        return world.prompts("train", recipe.train_prompts, seed, mix=recipe.train_mix)
     return (source or world).prompts("train", recipe.train_prompts, seed)
 
 
@@ -153,8 +155,12 @@ def data_hash(raw_pairs: list[dict], rows: list[dict], eval_rows: list[dict]) ->
 
 
 def data_fingerprint(recipe: CompareRecipe) -> dict:
-    """What the pairs depend on when they come from a dataset (added to the pairs' fingerprint)."""
-    return {"data": to_dict(recipe.data)} if recipe.data is not None else {}
+    """What the pairs depend on beyond ``pairs_fingerprint``: the dataset they come from, the train prompts'
+    category mix (each only when set: a recipe without them keeps its earlier fingerprints)."""
+    extra = {"data": to_dict(recipe.data)} if recipe.data is not None else {}
+    if recipe.train_mix is not None:
+        extra["train_mix"] = dict(recipe.train_mix)
+    return extra
 
 
 __all__ = ["pair_source", "setup_gold", "human_pairs", "seed_data", "data_hash", "train_rows", "write_jsonl",

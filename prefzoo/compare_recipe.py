@@ -34,6 +34,9 @@ class CompareRecipe:
     base: dict = field(default_factory=dict)     # the world's base-building config, read by world.build_base
     model: ModelConfig | None = None   # a real base instead of the world's own (e.g. smollm2-135m-instruct)
     train_prompts: int = 256           # prompts online arms sample from
+    train_mix: dict | None = None      # toy world: category -> weight of the train prompts (so of the human
+                                       # pairs), e.g. {helpful: 0.3, format: 0.3, harmful: 0.15, benign: 0.1,
+                                       # style: 0.15}; null: balanced. The eval prompts stay balanced
     label_budget: int | None = 256     # human-labelled pairs: sampled from the base and rated by the world's
                                        # simulated raters; with `data:`, a seeded subsample of its train pairs
                                        # (null: all of them)
@@ -64,6 +67,27 @@ class CompareRecipe:
             raise ValueError("arms is empty: list what to compare, e.g. arms: [{name: base, algorithm: base}, "
                              "{name: dpo, algorithm: dpo}]")
         check_seeds(self.seeds)
+        if self.train_mix is not None:
+            check_train_mix(self.train_mix, self.world, self.data)
+
+
+MIX_WORLDS = ("toy",)  # the worlds whose train prompts can be drawn by a category mix
+
+
+def check_train_mix(mix, world: str, data) -> None:
+    """``train_mix`` needs a world that draws its train prompts by category, and no ``data:`` (whose own pairs
+    and prompts would be used instead); its categories and weights are the toy world's to check."""
+    if world not in MIX_WORLDS:
+        raise ValueError(f"train_mix: world {world!r} cannot draw its train prompts by a category mix; only "
+                         f"{', '.join(MIX_WORLDS)} can (or leave train_mix unset)")
+    if data is not None:
+        raise ValueError("train_mix: the train prompts and pairs come from data:, not the world; unset one")
+    from prefzoo.worlds.toy_data_prompts import check_mix
+
+    try:
+        check_mix(mix)
+    except ValueError as e:
+        raise ValueError(f"train_mix: {e}") from None
 
 
 def check_seeds(seeds: list[int]) -> None:

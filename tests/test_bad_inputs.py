@@ -213,6 +213,9 @@ COMPARE_CASES = [
     ("eval-gold-unknown", "eval.gold=nope:x", r"unknown eval.gold spec 'nope:x'"),
     ("base-sft-0", "base.sft_records=0", r"base: sft_records must be >= 1, got 0"),
     ("base-heads", "base.hidden_size=30", r"base: hidden_size \(30\) must be a multiple of num_attention_heads"),
+    ("train-mix-unknown", "train_mix={formats: 1}", r"train_mix: unknown categories \['formats'\]"),
+    ("train-mix-negative", "train_mix={format: -1, helpful: 1}", r"train_mix: mix weights must be finite numbers >= 0"),
+    ("train-mix-zero", "train_mix={format: 0}", r"train_mix: mix weights are all 0"),
 ]
 
 

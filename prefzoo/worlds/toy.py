@@ -58,7 +58,7 @@ from prefzoo.worlds.toy_data_corpus import (
     CORPUS_MIX, _true_flaw, critique_revision_records, judgement_records, pretraining_corpus, reward_to_digit,
     score_records, sft_demonstrations, vocabulary,
 )
-from prefzoo.worlds.toy_data_prompts import _pools, _resolve, lookup_prompt, prompts
+from prefzoo.worlds.toy_data_prompts import _pools, _resolve, check_mix, lookup_prompt, mix_counts, prompts
 from prefzoo.worlds.toy_data_responses import flawed_response, flaws_for, good_response, make_response, pad
 from prefzoo.worlds.toy_data_rubric import (
     GoldScore, category_rates, gold_preference, gold_reward_batch, gold_score, is_padded, is_refusal, rate_pair,
@@ -75,7 +75,7 @@ __all__ = [
     "PADDING_PENALTY", "PEOPLE", "PET_NAMES", "PREFIXES", "REFUSALS", "REQUEST_TEMPLATES", "SCORE_OPTIONS",
     "SCORE_TEMPLATE", "SKILLS", "SOUND_FACTS", "SOUNDS", "STYLE_FIXED", "toy_constitution",
     # prompts and responses
-    "lookup_prompt", "prompts", "flaws_for", "good_response", "flawed_response", "make_response", "pad",
+    "lookup_prompt", "prompts", "mix_counts", "check_mix", "flaws_for", "good_response", "flawed_response", "make_response", "pad",
     # gold rubric and simulated raters
     "GoldScore", "gold_score", "gold_reward_batch", "category_rates", "is_refusal", "is_padded", "gold_preference",
     "rate_pair",

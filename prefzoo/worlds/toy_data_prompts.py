@@ -148,8 +148,38 @@ def lookup_prompt(text: str) -> dict:
     return dict(index[key])
 
 
-def prompts(split: str, n: int, seed: int, categories: tuple[str, ...] | list[str] | None = None
-            ) -> list[dict]:
+def mix_counts(n: int, weights: dict[str, float]) -> dict[str, int]:
+    """How many of ``n`` prompts each category of ``weights`` gets: ``round(n * w / sum(w))``, the rounding's
+    shortfall (excess) given to (taken from) the categories rounded down (up) most, so the counts sum to ``n``."""
+    check_mix(weights)
+    total = sum(weights.values())
+    exact = {c: n * w / total for c, w in weights.items()}
+    counts = {c: round(x) for c, x in exact.items()}
+    by_remainder = sorted(exact, key=lambda c: exact[c] - counts[c], reverse=True)  # stable: ties keep key order
+    diff = n - sum(counts.values())  # |diff| <= len(weights) / 2: one step per category is enough
+    for c in by_remainder[:diff] if diff > 0 else by_remainder[::-1][:-diff]:
+        counts[c] += 1 if diff > 0 else -1
+    return counts
+
+
+def check_mix(weights) -> None:
+    """A category mix is a mapping of known categories to finite weights >= 0, not all 0 (ValueError if not)."""
+    if not isinstance(weights, dict) or not weights:
+        raise ValueError(f"a category mix maps categories to weights, e.g. {{format: 0.3, helpful: 0.3}}; got "
+                         f"{weights!r}")
+    unknown = [c for c in weights if c not in CATEGORIES]
+    if unknown:
+        raise ValueError(f"unknown categories {unknown} in the mix; known: {list(CATEGORIES)}")
+    bad = {c: w for c, w in weights.items() if isinstance(w, bool) or not isinstance(w, (int, float))
+           or not w >= 0 or w == float("inf")}
+    if bad:
+        raise ValueError(f"mix weights must be finite numbers >= 0; got {bad}")
+    if not sum(weights.values()) > 0:
+        raise ValueError(f"mix weights are all 0: {weights}; give at least one category a weight > 0")
+
+
+def prompts(split: str, n: int, seed: int, categories: tuple[str, ...] | list[str] | None = None,
+            mix: dict[str, float] | None = None) -> list[dict]:
     """``n`` prompts of ``split`` ("train" or "eval"), balanced over categories, seeded.
 
     Categories take turns (so each gets n/len(categories) give or take one); within a category each
@@ -157,22 +187,38 @@ def prompts(split: str, n: int, seed: int, categories: tuple[str, ...] | list[st
     not crowd out the facts. Prompts are drawn without replacement from each pool until it runs
     out, then it is reshuffled. Each prompt is a dict with ``id``, ``prompt``, ``category``,
     ``kind``, ``split`` and the answer info the gold rubric needs.
+
+    ``mix`` (category -> weight; instead of ``categories``): each category gets its share of the ``n``
+    (``mix_counts``), in a seeded order; a category left out or weighted 0 gets none. None: balanced, as above.
     """
     if split not in ("train", "eval"):
         raise ValueError(f"split must be 'train' or 'eval', not {split!r}")
+    if mix is not None:
+        if categories is not None:
+            raise ValueError("give categories or a mix, not both")
+        counts = mix_counts(n, mix)
+        cats = [c for c in CATEGORIES if counts.get(c)]
+        rng = random.Random(f"prompts:{split}:{seed}:mix")
+        schedule = [c for c in cats for _ in range(counts[c])]
+        rng.shuffle(schedule)
+        return _draw(split, cats, schedule, rng)
     cats = list(categories) if categories is not None else list(CATEGORIES)
     unknown = [c for c in cats if c not in CATEGORIES]
     if unknown:
         raise ValueError(f"unknown categories {unknown}; known: {list(CATEGORIES)}")
     rng = random.Random(f"prompts:{split}:{seed}")
+    order = list(cats)
+    rng.shuffle(order)
+    return _draw(split, cats, [order[i % len(order)] for i in range(n)], rng)
+
+
+def _draw(split: str, cats: list[str], schedule: list[str], rng: random.Random) -> list[dict]:
+    """One prompt per entry of ``schedule`` (a category each), its subkind picked uniformly, then shuffled."""
     pools = _pools()["pools"][split]
     kinds = {c: sorted(k for (cat, k) in pools if cat == c) for c in cats}
     queues: dict[tuple[str, str], list[dict]] = {}
-    order = list(cats)
-    rng.shuffle(order)
     out = []
-    for i in range(n):
-        cat = order[i % len(order)]
+    for cat in schedule:
         kind = rng.choice(kinds[cat])
         key = (cat, kind)
         if not queues.get(key):

@@ -89,8 +89,9 @@ class ToyWorld:
         self.gold = GoldFeedback(lambda row, r: toy.gold_score(row, r).reward, _LookupIndex(), name="toy-gold")
 
     # ------------------------------------------------------------------ prompts and feedback
-    def prompts(self, split: str, n: int, seed: int) -> list[dict]:
-        return toy.prompts(split, n, seed)
+    def prompts(self, split: str, n: int, seed: int, mix: dict[str, float] | None = None) -> list[dict]:
+        """``mix``: category -> weight (a compare recipe's ``train_mix``); None: balanced over the categories."""
+        return toy.prompts(split, n, seed, mix=mix)
 
     def rate_pair(self, prompt_row: dict, a: str, b: str, rng: random.Random) -> float:
         """A simulated human label: 1.0 if ``a`` is preferred (Bradley-Terry on the gold reward)."""
