@@ -48,7 +48,7 @@ from dpo_vs_trl import (OPTIMS, ROOT, Stamps, code_state, env_of, gaps, interlea
                         trl_clock, trl_optim, trl_settings, use_foreach, worker_env)
 
 PAIRS = ROOT / "recipes" / "data" / "tiny_pairs.jsonl"
-SIDES = ("ours", "trl-default", "trl-best", "ours-fused")  # ours-fused: opt-in (train.fused_adamw)
+SIDES = ("ours", "trl-default", "trl-best", "ours-fused", "ours-shared")  # opt-in: train.fused_adamw, share_prompts
 GROUP, NEW_TOKENS, BATCH = 4, 16, 16
 LR = 1e-5  # small: the policy, and with it the completions' lengths, barely move, so every side does the same work
 BETA = {"rloo": 0.05, "grpo": 0.04}
@@ -124,7 +124,7 @@ def worker_ours(s: dict, on_step=None) -> dict:
     algo_cls = {"rloo": RLOO, "grpo": GRPO}[s["algo"]]
     cfg = algo_cls.Config(reward="judge", steps=s["steps"], prompts_per_step=w["batch"] // w["group"],
                           samples_per_prompt=w["group"], max_new_tokens=w["new_tokens"], beta=w["beta"],
-                          max_prompt_length=w["max_prompt_length"])
+                          max_prompt_length=w["max_prompt_length"], share_prompts=bool(s.get("share_prompts")))
     out = Path(tempfile.mkdtemp(prefix="ours-", dir=s["work"]))
     fused = bool(s.get("fused_adamw"))  # the ours-fused side: train.fused_adamw (opt-in, floats move by rounding)
     job = Job(policy=policy, train=TrainConfig(lr=w["lr"], progress=False, max_grad_norm=1.0, fused_adamw=fused),
@@ -138,7 +138,8 @@ def worker_ours(s: dict, on_step=None) -> dict:
             "shares": {k: [r[f"{k}_share"] for r in rows] for k in ("generate", "score", "train")},
             "settings": {"precision": "fp32", "gradient_checkpointing": False,
                          "optim": "torch AdamW (fused)" if fused else "torch AdamW (single-tensor loop)",
-                         "old_logps": "from the sampler", "rollout": "prefzoo KV-cache loop"}}
+                         "old_logps": "from the sampler", "rollout": "prefzoo KV-cache loop",
+                         "share_prompts": bool(s.get("share_prompts"))}}
 
 
 def worker_trl(s: dict, side: str) -> dict:
@@ -188,8 +189,8 @@ def worker(side: str, spec: dict) -> None:
     worker_env(spec["threads"])
     if side == "optim-probe":
         return print_optim_probe(spec["model"], work_of(spec)["lora"])
-    if side in ("ours", "ours-fused"):
-        out = worker_ours({**spec, "fused_adamw": side == "ours-fused"})
+    if side.startswith("ours"):
+        out = worker_ours({**spec, "fused_adamw": side == "ours-fused", "share_prompts": side == "ours-shared"})
     else:
         out = worker_trl(spec, side)
     out["peak_rss_mb"] = peak_rss_mb()
@@ -252,7 +253,7 @@ def main(algo: str = "rloo") -> None:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--threads", type=int, default=1, help="OMP/torch threads for every side")
-    p.add_argument("--sides", default=",".join(SIDES[:3]))  # + ours-fused: opt-in
+    p.add_argument("--sides", default=",".join(SIDES[:3]))  # + ours-fused, ours-shared: opt-in
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                    help="an environment variable for every side")
     p.add_argument("--ours-env", action="append", default=[], metavar="KEY=VALUE", help="one for ours only")
@@ -290,12 +291,21 @@ def main(algo: str = "rloo") -> None:
         if peer in ratios:
             result[f"speedup_vs_trl_{tag}"] = ratios[peer]["speedup"]
             result[f"speedup_cpu_vs_trl_{tag}"] = ratios[peer]["speedup_cpu"]
-    if "ours-fused" in summary and "trl-best" in summary:  # the opt-in setting against TRL's best
-        f, t = summary["ours-fused"], summary["trl-best"]
-        result["speedup_fused_vs_trl_best"] = t["median_step_s"] / f["median_step_s"]
-        result["speedup_cpu_fused_vs_trl_best"] = t["median_cpu_s"] / f["median_cpu_s"]
-        print(f"ours-fused (train.fused_adamw) vs trl-best {result['speedup_fused_vs_trl_best']:.2f}x faster per step "
-              f"(CPU time {result['speedup_cpu_fused_vs_trl_best']:.2f}x)")
+    trl_sides = [peer for peer in ("trl-best", "trl-default") if peer in ratios]
+    if trl_sides:  # on 256-wide layers TRL's bf16 default is sometimes its faster setting: ours against whichever was
+        fastest = min(trl_sides, key=lambda peer: summary[peer]["median_step_s"])
+        result["trl_fastest_side"] = fastest
+        result["speedup_vs_trl_fastest"] = ratios[fastest]["speedup"]
+        print(f"ours vs TRL's fastest side in this run ({fastest}): {ratios[fastest]['speedup']:.2f}x faster per step")
+    for side, tag, what in (("ours-fused", "fused", "train.fused_adamw"), ("ours-shared", "shared", "share_prompts")):
+        if side in summary and "trl-best" in summary:  # an opt-in setting against TRL's best and its fastest side
+            f = summary[side]
+            for peer, key in (("trl-best", "best"), (fastest, "fastest")):
+                result[f"speedup_{tag}_vs_trl_{key}"] = summary[peer]["median_step_s"] / f["median_step_s"]
+            result[f"speedup_cpu_{tag}_vs_trl_best"] = summary["trl-best"]["median_cpu_s"] / f["median_cpu_s"]
+            print(f"{side} ({what}) vs trl-best {result[f'speedup_{tag}_vs_trl_best']:.2f}x faster per step (CPU time "
+                  f"{result[f'speedup_cpu_{tag}_vs_trl_best']:.2f}x), vs TRL's fastest side "
+                  f"{result[f'speedup_{tag}_vs_trl_fastest']:.2f}x")
     print(json.dumps(result))
 
 

@@ -151,6 +151,9 @@ class OnlineConfig:
     rollout_backend: str = "loop"     # loop (own KV-cache decoder) | generate (HF generate) | vllm (falls back to loop)
     rollout_batch_size: int | None = None  # loop backend: decode at most this many rows at once, grouped by
                                       # prompt length (None: all of a process's rows of the step at once)
+    share_prompts: bool = False       # one forward per distinct prompt (its k samples share its KV cache) in the
+                                      # prefill, reference and training forwards: less work for group methods,
+                                      # floats move by rounding (engine/shared_prompts.py); one process only
     vllm: dict = field(default_factory=dict)          # VLLMRollout options (gpu_memory_utilization, ...)
 
     def __post_init__(self):

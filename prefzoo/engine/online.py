@@ -92,7 +92,8 @@ def collect(run: OnlineRun, step: int, clock: StepClock, round_: int = 0) -> tup
             with generation_model(acc, run.model) as (gen_model, synced):
                 ro = sample(run.job.policy, rows_p, rows_ids, max_new_tokens=cfg.max_new_tokens,
                             temperature=cfg.temperature, top_p=cfg.top_p, model=gen_model, backend=run.backend,
-                            draws=draws, synced=synced, batch_size=cfg.rollout_batch_size)
+                            draws=draws, synced=synced, batch_size=cfg.rollout_batch_size,
+                            share_prompts=cfg.share_prompts)
     clock.tokens += sum(len(p) for p in ro.prompt_ids) + float(ro.lengths.sum())  # prompt + response
     return ro, idx
 
@@ -163,9 +164,10 @@ def prepare(run: OnlineRun, ro: Rollout, fb: Scores, beta: float, reduce_sum) ->
     with run.acc.autocast():
         if run.algo.needs_reference:
             with run.job.policy.reference_model() as ref:
-                ref_logps = response_logps(ref, ro, cfg.temperature)
+                ref_logps = response_logps(ref, ro, cfg.temperature, cfg.share_prompts)
         recomputed = cfg.recompute_logps or ro.sampler_logps is None
-        old_logps = response_logps(run.model, ro, cfg.temperature) if recomputed else ro.sampler_logps
+        old_logps = (response_logps(run.model, ro, cfg.temperature, cfg.share_prompts) if recomputed
+                     else ro.sampler_logps)
         old_values = critic_values(run.acc.unwrap_model(run.critic), ro) if run.critic is not None else None
     kl_tok = kl_k1(old_logps, ref_logps) * mask if ref_logps is not None else torch.zeros_like(mask)
     seq_rewards, token_rewards = run.algo.rewards(fb.scores, kl_tok, ro.lengths, beta)
@@ -197,7 +199,8 @@ def update(run: OnlineRun, ro: Rollout, fb: Scores, prep: Prepared, beta: float,
             row_norm = acc.reduce(trains * weight, reduction="sum") / P  # rows, for the seq-mean aggregations
             groups = torch.as_tensor(rows[::k], device=device) // k
             with acc.autocast():
-                logps, extra_logps = minibatch_logps(run.model, mb, run.algo.extra_rows(rows), cfg.temperature)
+                logps, extra_logps = minibatch_logps(run.model, mb, run.algo.extra_rows(rows), cfg.temperature,
+                                                     cfg.share_prompts)
                 batch = OnlineBatch(logps, prep.old_logps[r],
                                     mask, prep.adv.advantages[r], None if prep.ref_logps is None else prep.ref_logps[r],
                                     critic_values(run.critic, mb) if run.critic is not None else None,

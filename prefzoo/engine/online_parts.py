@@ -154,13 +154,13 @@ def concat_rollouts(parts: list[Rollout]) -> Rollout:
     return Rollout(**lists, **out, eos=torch.cat([p.eos for p in parts]))
 
 
-def minibatch_logps(model, mb: Rollout, extra: Rollout | None, temperature: float):
+def minibatch_logps(model, mb: Rollout, extra: Rollout | None, temperature: float, share_prompts: bool = False):
     """(per-token log-probs of ``mb`` [B, R], of ``extra`` [B', R'] or None) from ONE forward of the
     prepared ``model`` over both (re-padded together), so a wrapped model sees one forward per backward.
-    Without ``extra`` it is exactly ``response_logps(model, mb, temperature)``."""
+    Without ``extra`` it is exactly ``response_logps(model, mb, temperature, share_prompts)``."""
     if extra is None:
-        return response_logps(model, mb, temperature), None
-    both = response_logps(model, concat_rollouts([mb, extra]), temperature)
+        return response_logps(model, mb, temperature, share_prompts), None
+    both = response_logps(model, concat_rollouts([mb, extra]), temperature, share_prompts)
     B, R, R2 = len(mb), mb.response_mask.shape[1], extra.response_mask.shape[1]
     return both[:B, :R], both[B:, :R2]
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
 
+from prefzoo.engine import shared_prompts
 from prefzoo.engine.decode_step import decode_step
 from prefzoo.models.policy import Policy, length_groups, token_logps
 
@@ -156,7 +156,7 @@ def top_p_filter(logits: torch.Tensor, top_p: float) -> torch.Tensor:
 def sample(policy: Policy, prompts: list[Any], prompt_ids: list[list[int]], *, max_new_tokens: int,
            temperature: float = 1.0, top_p: float = 1.0, do_sample: bool = True, model=None,
            backend: str = "loop", draws: Draws | None = None, synced: bool = False,
-           batch_size: int | None = None) -> Rollout:
+           batch_size: int | None = None, share_prompts: bool = False) -> Rollout:
     """One response per row (KV cache, left padding with matching position ids, stop at EOS).
 
     ``backend="loop"``: a plain decoding loop over the model's KV cache (one prefill, then one token
@@ -166,6 +166,7 @@ def sample(policy: Policy, prompts: list[Any], prompt_ids: list[list[int]], *, m
     collectives in each forward, so all processes must make the same number of forwards).
     ``batch_size``: decode at most this many rows at a time, rows grouped by prompt length (less left
     padding; a group whose rows all ended stops early); with ``draws`` the samples do not change.
+    ``share_prompts``: the prefill once per distinct prompt (``shared_prompts``; floats move by rounding).
     ``backend="generate"``: ``model.generate`` (its own sampler; ``synced_gpus`` when ``synced``).
     Sampler log-probs are log_softmax(logits / temperature) of the sampled tokens: with top_p = 1 that
     is exactly the distribution sampled from; with top_p < 1 it is the untruncated tempered
@@ -175,9 +176,9 @@ def sample(policy: Policy, prompts: list[Any], prompt_ids: list[list[int]], *, m
     if backend == "loop":
         if batch_size and batch_size < len(prompt_ids):
             return _sample_by_length(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p, do_sample,
-                                     model, draws, synced, batch_size)
+                                     model, draws, synced, batch_size, share_prompts)
         return _sample_loop(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p, do_sample, model,
-                            draws, synced)
+                            draws, synced, share_prompts)
     if backend != "generate":
         raise ValueError(f"unknown rollout backend {backend!r}: loop | generate")
     pad, eos_id = policy.tokenizer.pad_token_id, policy.tokenizer.eos_token_id
@@ -261,7 +262,7 @@ def _no_autograd(model, synced: bool):
 
 
 def _sample_loop(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p, do_sample, model,
-                 draws: Draws | None = None, synced: bool = False) -> Rollout:
+                 draws: Draws | None = None, synced: bool = False, share_prompts: bool = False) -> Rollout:
     from transformers import DynamicCache
 
     pad, eos_id = policy.tokenizer.pad_token_id, policy.tokenizer.eos_token_id
@@ -270,13 +271,7 @@ def _sample_loop(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p
     ids, attn = ids.to(dev), attn.to(dev)
     pos = position_ids_of(attn)
     cache = DynamicCache(config=getattr(model, "config", None))
-    # transformers >= 5.2x names the argument ``cache``; older versions ``past_key_values``. Read from the inner
-    # model: a DDP/FSDP wrapper's forward takes **kwargs and would hide it, and PEFT's names only the old one
-    # (it passes **kwargs through), so a LoRA policy was handed the name transformers will drop in 5.40
-    inner = getattr(model, "module", model)
-    inner = inner.get_base_model() if hasattr(inner, "get_base_model") else inner
-    fwd = getattr(inner, "forward", inner)
-    cache_kw = "cache" if "cache" in inspect.signature(fwd).parameters else "past_key_values"
+    cache_kw = shared_prompts.cache_kwarg(model)
     was_training = model.training
     model.eval()
     B, P = ids.shape
@@ -289,8 +284,10 @@ def _sample_loop(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p
     gen = draws.generator() if draws is not None else None
     try:
         with _no_autograd(model, synced):
-            last = model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1,
-                         **{cache_kw: cache}).logits[:, -1]
+            last = shared_prompts.prefill(model, ids, attn, pos, cache) if share_prompts else None
+            if last is None:
+                last = model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1,
+                             **{cache_kw: cache}).logits[:, -1]
             for _ in range(max_new_tokens):
                 logits = last.float()
                 if do_sample and temperature != 1.0:
@@ -325,7 +322,7 @@ def _sample_loop(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p
 
 
 def _sample_by_length(policy, prompts, prompt_ids, max_new_tokens, temperature, top_p, do_sample, model,
-                      draws: Draws | None, synced: bool, batch_size: int) -> Rollout:
+                      draws: Draws | None, synced: bool, batch_size: int, share_prompts: bool = False) -> Rollout:
     """``_sample_loop`` over groups of at most ``batch_size`` rows of similar prompt length, put back in
     the caller's order. Each row keeps its own draws (``draws.rows``), so grouping changes no sample."""
     groups = length_groups([len(p) for p in prompt_ids], batch_size)
@@ -333,7 +330,7 @@ def _sample_by_length(policy, prompts, prompt_ids, max_new_tokens, temperature, 
     for idx in groups:
         sub = None if draws is None else Draws(draws.seed, draws.total_rows, [draws.rows[i] for i in idx])
         parts.append(_sample_loop(policy, [prompts[i] for i in idx], [prompt_ids[i] for i in idx], max_new_tokens,
-                                  temperature, top_p, do_sample, model, sub, synced))
+                                  temperature, top_p, do_sample, model, sub, synced, share_prompts))
     responses, ended = [None] * len(prompt_ids), [None] * len(prompt_ids)
     for idx, part in zip(groups, parts):
         for j, i in enumerate(idx):
@@ -348,10 +345,15 @@ def _sample_by_length(policy, prompts, prompt_ids, max_new_tokens, temperature, 
     return ro
 
 
-def response_logps(model, ro: Rollout, temperature: float = 1.0) -> torch.Tensor:
+def response_logps(model, ro: Rollout, temperature: float = 1.0, share_prompts: bool = False) -> torch.Tensor:
     """Per-token log-probs [B, R] of the response tokens from one forward of the full rows, logits
     divided by ``temperature`` (Huang et al. 2024), position ids as in generation. Only the R+1 last
-    positions reach the LM head (``logits_to_keep``)."""
+    positions reach the LM head (``logits_to_keep``). ``share_prompts``: each distinct prompt's tokens run once
+    (``shared_prompts.response_logps``; floats move by rounding)."""
+    if share_prompts:
+        shared = shared_prompts.response_logps(model, ro, temperature)
+        if shared is not None:
+            return shared
     P, R = ro.prompt_width, ro.response_mask.shape[1]
     logits = model(input_ids=ro.input_ids, attention_mask=ro.attention_mask, position_ids=ro.position_ids,
                    use_cache=False, logits_to_keep=R + 1).logits
