@@ -209,9 +209,9 @@ def test_xpo_with_minibatches_runs_its_reference_samples_in_the_minibatch_forwar
 
     seen, real = [], online.minibatch_logps
 
-    def spy(model, mb, extra, temperature):
+    def spy(model, mb, extra, temperature, share_prompts=False):
         seen.append((len(mb), None if extra is None else len(extra), type(model).__name__))
-        return real(model, mb, extra, temperature)
+        return real(model, mb, extra, temperature, share_prompts)
 
     monkeypatch.setattr(online, "minibatch_logps", spy)
     params = {**TINY["xpo"], "reward": "judge", "minibatches": 2}
