@@ -51,13 +51,23 @@ def can_share(model) -> bool:
     return getattr(getattr(model, "config", None), "model_type", None) in MODEL_TYPES
 
 
+def _shared_rows(model, prompt_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``distinct_rows`` of left-padded prompt rows (equal rows are equal prompts) as index tensors, or None when
+    no prompt repeats or the model is not one to share for."""
+    rows, back = distinct_rows(prompt_ids.tolist())
+    if len(rows) == len(back) or not can_share(model):
+        return None
+    dev = prompt_ids.device
+    return torch.as_tensor(rows, device=dev), torch.as_tensor(back, device=dev)
+
+
 def prefill(model, ids, attn, pos, cache) -> torch.Tensor | None:
     """The sampler's prompt forward into ``cache``, once per distinct prompt row (left-padded rows: equal rows
     are equal prompts); the last position's logits [B, V]. None when there is nothing to share."""
-    rows, back = distinct_rows(ids.tolist())
-    if len(rows) == len(back) or not can_share(model):
+    shared = _shared_rows(model, ids)
+    if shared is None:
         return None
-    rows, back = torch.as_tensor(rows, device=ids.device), torch.as_tensor(back, device=ids.device)
+    rows, back = shared
     last = model(input_ids=ids[rows], attention_mask=attn[rows], position_ids=pos[rows], use_cache=True,
                  logits_to_keep=1, **{cache_kwarg(model): cache}).logits[:, -1]
     cache.reorder_cache(back)  # every row gets its prompt's keys and values
@@ -72,10 +82,10 @@ def response_logps(model, ro, temperature: float = 1.0) -> torch.Tensor | None:
 
     P = ro.prompt_width
     ids, attn, pos = ro.input_ids, ro.attention_mask, ro.position_ids
-    rows, back = distinct_rows(ids[:, :P].tolist())
-    if len(rows) == len(back) or not can_share(model):
+    shared = _shared_rows(model, ids[:, :P])
+    if shared is None:
         return None
-    rows, back = torch.as_tensor(rows, device=ids.device), torch.as_tensor(back, device=ids.device)
+    rows, back = shared
     cache, kw = DynamicCache(config=getattr(model, "config", None)), cache_kwarg(model)
     head = model(input_ids=ids[rows, :P], attention_mask=attn[rows, :P], position_ids=pos[rows, :P], use_cache=True,
                  logits_to_keep=1, **{kw: cache}).logits
